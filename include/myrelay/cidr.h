@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MYRELAY_CIDR_H
+#define MYRELAY_CIDR_H
+
+#include <myrelay/common.h>
+
+#endif

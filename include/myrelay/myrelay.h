@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmyrelay: the MyRelay SDK. This umbrella header includes every public
+ * module header.
+ */
+#ifndef MYRELAY_MYRELAY_H
+#define MYRELAY_MYRELAY_H
+
+#include <myrelay/common.h>
+#include <myrelay/version.h>
+#include <myrelay/error.h>
+#include <myrelay/key.h>
+#include <myrelay/cidr.h>
+#include <myrelay/token.h>
+#include <myrelay/conf.h>
+#include <myrelay/name.h>
+
+#endif
