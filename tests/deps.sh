@@ -10,8 +10,9 @@ fi
 PACKAGES="
 	build-essential autoconf automake libtool pkg-config xz-utils
 	libssl-dev openssl check
+	libsqlite3-dev sqlite3 libjansson-dev
 	python3
-	wireguard-tools wireguard-go iproute2
+	wireguard-tools wireguard-go iproute2 nftables procps
 	valgrind
 "
 export DEBIAN_FRONTEND=noninteractive

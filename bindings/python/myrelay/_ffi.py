@@ -64,6 +64,32 @@ def encode(s, what="value"):
 # Shared C types
 # ---------------------------------------------------------------------------
 
+# key
+class MrKey(Structure):
+    """struct mr_key: 32 bytes (a private, public or preshared key)."""
+    _fields_ = [("bytes", c_uint8 * 32)]
+
+
+# cidr
+class MrPrefix(Structure):
+    """struct mr_prefix: an IPv4 or IPv6 address with a prefix length."""
+    _fields_ = [("family", c_uint8), ("len", c_uint8), ("pad", c_uint8 * 2),
+                ("addr", c_uint8 * 16)]
+
+
+class MrCidrPool(Structure):
+    """struct mr_cidr_pool: an opaque subnet pool (handle only)."""
+
+
+class MrCidrHosts(Structure):
+    """struct mr_cidr_hosts: an opaque host-address allocator (handle only)."""
+
+
+# conf
+class MrConf(Structure):
+    """struct mr_conf: an opaque client configuration (handle only)."""
+
+
 # ---------------------------------------------------------------------------
 # The prototype table
 # ---------------------------------------------------------------------------
@@ -79,14 +105,96 @@ PROTOTYPES = {
     "mr_version_number": (c_uint32, [], None),
 
     # key
+    "mr_key_generate_private": (c_int, [POINTER(MrKey)], check),
+    "mr_key_generate_preshared": (c_int, [POINTER(MrKey)], check),
+    "mr_key_public_from_private": (c_int, [POINTER(MrKey), POINTER(MrKey)], check),
+    "mr_key_to_base64": (c_int, [POINTER(c_char), c_size_t, POINTER(MrKey)], check),
+    "mr_key_from_base64": (c_int, [POINTER(MrKey), c_char_p], check),
+    "mr_key_public_from_base64": (c_int, [POINTER(MrKey), c_char_p], check),
+    "mr_key_validate_public": (c_int, [c_char_p], check),
+    "mr_key_is_zero": (c_bool, [POINTER(MrKey)], None),
+    "mr_key_equal": (c_bool, [POINTER(MrKey), POINTER(MrKey)], None),
+    "mr_key_wipe": (None, [POINTER(MrKey)], None),
 
     # cidr
+    "mr_cidr_parse_network": (c_int, [POINTER(MrPrefix), c_char_p], check),
+    "mr_cidr_parse_interface": (c_int, [POINTER(MrPrefix), c_char_p], check),
+    "mr_cidr_parse_address": (c_int, [POINTER(MrPrefix), c_char_p], check),
+    "mr_cidr_parse": (c_int, [POINTER(MrPrefix), c_char_p], check),
+    "mr_cidr_format": (c_int, [POINTER(c_char), c_size_t, POINTER(MrPrefix)], check),
+    "mr_cidr_format_address": (c_int, [POINTER(c_char), c_size_t, POINTER(MrPrefix)], check),
+    "mr_cidr_contains": (c_bool, [POINTER(MrPrefix), POINTER(MrPrefix)], None),
+    "mr_cidr_overlaps": (c_bool, [POINTER(MrPrefix), POINTER(MrPrefix)], None),
+    "mr_cidr_network": (c_int, [POINTER(MrPrefix), POINTER(MrPrefix)], check),
+    "mr_cidr_subtract": (c_int, [POINTER(POINTER(MrPrefix)), POINTER(c_size_t),
+                                 POINTER(MrPrefix), c_size_t, POINTER(MrPrefix), c_size_t],
+                         check),
+    "mr_cidr_pool_new": (c_int, [POINTER(POINTER(MrCidrPool)), POINTER(MrPrefix), c_uint],
+                         check),
+    "mr_cidr_pool_free": (None, [POINTER(MrCidrPool)], None),
+    "mr_cidr_pool_alloc": (c_int, [POINTER(MrCidrPool), POINTER(MrPrefix)], check),
+    "mr_cidr_pool_mark_used": (c_int, [POINTER(MrCidrPool), POINTER(MrPrefix)], check),
+    "mr_cidr_pool_release": (c_int, [POINTER(MrCidrPool), POINTER(MrPrefix)], check),
+    "mr_cidr_pool_count_free": (c_int, [POINTER(MrCidrPool), POINTER(c_uint64)], check),
+    "mr_cidr_hosts_new": (c_int, [POINTER(POINTER(MrCidrHosts)), POINTER(MrPrefix)], check),
+    "mr_cidr_hosts_free": (None, [POINTER(MrCidrHosts)], None),
+    "mr_cidr_hosts_gateway": (c_int, [POINTER(MrCidrHosts), POINTER(MrPrefix)], check),
+    "mr_cidr_hosts_alloc": (c_int, [POINTER(MrCidrHosts), POINTER(MrPrefix)], check),
+    "mr_cidr_hosts_mark_used": (c_int, [POINTER(MrCidrHosts), POINTER(MrPrefix)], check),
+    "mr_cidr_hosts_release": (c_int, [POINTER(MrCidrHosts), POINTER(MrPrefix)], check),
+    "mr_cidr_hosts_count_free": (c_int, [POINTER(MrCidrHosts), POINTER(c_uint64)], check),
 
     # token
+    "mr_token_generate": (c_int, [POINTER(c_char), c_size_t, c_int, POINTER(c_char), c_size_t,
+                                  POINTER(c_uint8)], check),
+    "mr_token_parse": (c_int, [c_char_p, POINTER(c_int), POINTER(c_char), c_size_t,
+                               POINTER(c_uint8)], check),
+    "mr_token_verify": (c_int, [c_char_p, c_int, c_char_p, POINTER(c_uint8)], check),
+    "mr_token_hash_hex": (c_int, [POINTER(c_char), c_size_t, POINTER(c_uint8)], check),
+    "mr_token_hash_from_hex": (c_int, [POINTER(c_uint8), c_char_p], check),
+    "mr_token_kind_name": (c_char_p, [c_int], None),
+    "mr_token_kind_from_name": (c_int, [c_char_p], check),
+    "mr_token_kind_scopes": (c_uint32, [c_int], None),
+    "mr_token_kind_allows": (c_bool, [c_int, c_uint32], None),
+    "mr_token_wipe": (None, [POINTER(c_char), c_size_t], None),
 
     # conf
+    "mr_conf_new": (c_int, [POINTER(POINTER(MrConf))], check),
+    "mr_conf_free": (None, [POINTER(MrConf)], None),
+    "mr_conf_set_private_key": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_add_address": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_add_dns": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_set_mtu": (c_int, [POINTER(MrConf), c_uint32], check),
+    "mr_conf_set_peer_public_key": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_set_preshared_key": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_set_endpoint": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_add_allowed_ip": (c_int, [POINTER(MrConf), c_char_p], check),
+    "mr_conf_set_keepalive": (c_int, [POINTER(MrConf), c_uint32], check),
+    "mr_conf_render": (c_int, [POINTER(MrConf), POINTER(c_void_p)], check),
+    "mr_conf_free_text": (None, [POINTER(c_char)], None),
+    "mr_conf_parse": (c_int, [POINTER(POINTER(MrConf)), c_char_p], check),
+    "mr_conf_get_private_key": (c_char_p, [POINTER(MrConf)], None),
+    "mr_conf_address_count": (c_size_t, [POINTER(MrConf)], None),
+    "mr_conf_get_address": (c_char_p, [POINTER(MrConf), c_size_t], None),
+    "mr_conf_dns_count": (c_size_t, [POINTER(MrConf)], None),
+    "mr_conf_get_dns": (c_char_p, [POINTER(MrConf), c_size_t], None),
+    "mr_conf_get_mtu": (c_uint32, [POINTER(MrConf)], None),
+    "mr_conf_get_peer_public_key": (c_char_p, [POINTER(MrConf)], None),
+    "mr_conf_get_preshared_key": (c_char_p, [POINTER(MrConf)], None),
+    "mr_conf_get_endpoint": (c_char_p, [POINTER(MrConf)], None),
+    "mr_conf_allowed_ip_count": (c_size_t, [POINTER(MrConf)], None),
+    "mr_conf_get_allowed_ip": (c_char_p, [POINTER(MrConf), c_size_t], None),
+    "mr_conf_get_keepalive": (c_uint32, [POINTER(MrConf)], None),
 
     # name
+    "mr_name_validate_interface": (c_int, [c_char_p], check),
+    "mr_name_pod_interface": (c_int, [POINTER(c_char), c_size_t, c_char_p], check),
+    "mr_name_is_pod_interface": (c_bool, [c_char_p], None),
+    "mr_name_validate_label": (c_int, [c_char_p], check),
+
+    # store
+
+    # state
 
 }
 
