@@ -68,7 +68,7 @@ count sanitizers
 if [ "${MR_SKIP_DISTCHECK:-0}" != 1 ] && [ $status -eq 0 ]; then
 	step "distcheck"
 	if (cd "$top/_build/plain" && make -j"$jobs" distcheck >"$log/distcheck.log" 2>&1); then
-		grep -E 'archives ready|\.tar\.' "$log/distcheck.log" | head -3
+		grep -A2 'archives ready' "$log/distcheck.log" | head -3
 	else
 		tail -80 "$log/distcheck.log"; status=1; failed=$((failed + 1))
 	fi
