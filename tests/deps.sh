@@ -11,6 +11,7 @@ PACKAGES="
 	build-essential autoconf automake libtool pkg-config xz-utils
 	libssl-dev openssl check
 	libsqlite3-dev sqlite3 libjansson-dev
+	libmnl-dev libnftnl-dev
 	python3
 	wireguard-tools wireguard-go iproute2 nftables procps
 	valgrind

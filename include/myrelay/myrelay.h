@@ -14,5 +14,6 @@
 #include <myrelay/token.h>
 #include <myrelay/conf.h>
 #include <myrelay/name.h>
+#include <myrelay/ctx.h>
 
 #endif

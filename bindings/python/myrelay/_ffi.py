@@ -90,6 +90,20 @@ class MrConf(Structure):
     """struct mr_conf: an opaque client configuration (handle only)."""
 
 
+# ctx
+class MrCtx(Structure):
+    """struct mr_ctx: an opaque node-side context (handle only)."""
+
+
+class MrLogUserdata(Structure):
+    """Opaque user data of the log callback (void *userdata)."""
+
+
+# void (*mr_log_fn)(int level, const char *message, void *userdata)
+MrLogFn = ctypes.CFUNCTYPE(None, c_int, c_char_p, POINTER(MrLogUserdata))
+
+
+# store
 # ---------------------------------------------------------------------------
 # The prototype table
 # ---------------------------------------------------------------------------
@@ -192,10 +206,28 @@ PROTOTYPES = {
     "mr_name_is_pod_interface": (c_bool, [c_char_p], None),
     "mr_name_validate_label": (c_int, [c_char_p], check),
 
+    # ctx
+    "mr_ctx_new": (c_int, [POINTER(POINTER(MrCtx))], check),
+    "mr_ctx_free": (None, [POINTER(MrCtx)], None),
+    "mr_ctx_set_log": (c_int, [POINTER(MrCtx), MrLogFn, c_int, POINTER(MrLogUserdata)], check),
+    "mr_ctx_set_backend": (c_int, [POINTER(MrCtx), c_int], check),
+    "mr_ctx_get_backend": (c_int, [POINTER(MrCtx)], check),
+    "mr_ctx_has_kernel_wireguard": (c_int, [POINTER(MrCtx), POINTER(c_bool)], check),
+    "mr_ctx_set_userspace_dir": (c_int, [POINTER(MrCtx), c_char_p], check),
+    "mr_ctx_get_userspace_dir": (c_char_p, [POINTER(MrCtx)], None),
+    "mr_ctx_set_wireguard_go": (c_int, [POINTER(MrCtx), c_char_p], check),
+    "mr_ctx_get_wireguard_go": (c_char_p, [POINTER(MrCtx)], None),
+
+    # link
+
+    # wg
+
+    # fw
+
+    # pod
+
     # store
-
     # state
-
 }
 
 
