@@ -12,8 +12,9 @@ PACKAGES="
 	libssl-dev openssl check
 	libsqlite3-dev sqlite3 libjansson-dev
 	libmnl-dev libnftnl-dev
+	libmicrohttpd-dev curl
 	python3
-	wireguard-tools wireguard-go iproute2 nftables procps
+	wireguard-tools wireguard-go iproute2 nftables procps iputils-ping
 	valgrind
 "
 export DEBIAN_FRONTEND=noninteractive

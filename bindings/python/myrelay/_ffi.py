@@ -219,11 +219,8 @@ PROTOTYPES = {
     "mr_ctx_get_wireguard_go": (c_char_p, [POINTER(MrCtx)], None),
 
     # link
-
     # wg
-
     # fw
-
     # pod
 
     # store
