@@ -382,6 +382,9 @@ int mr__ctx_wg_family(mr_ctx *ctx, uint16_t *out)
 		rc = mr__ctx_socket(ctx, NETLINK_GENERIC, &nl);
 		if (rc < 0)
 			return rc;
+		/* libmnl does not clear attribute padding: start from zeros so no
+		 * stack garbage goes to the kernel. */
+		memset(buf, 0, sizeof(buf));
 		nlh = mnl_nlmsg_put_header(buf);
 		nlh->nlmsg_type = GENL_ID_CTRL;
 		nlh->nlmsg_flags = NLM_F_REQUEST;
