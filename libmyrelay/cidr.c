@@ -1151,15 +1151,29 @@ static uint64_t oa_count_free(const struct offset_alloc *a)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Subnet pool                                                               */
+/* Prefix allocators: the subnet pool and the host allocator                 */
 /* ------------------------------------------------------------------------ */
 
-struct mr_cidr_pool {
-	mr_prefix pool;
-	unsigned int subnet_len;
-	unsigned int shift; /* width - subnet_len */
-	u128 base;
+/*
+ * Both public allocators are one offset allocator seen through a prefix:
+ * offset k stands for the k-th prefix of length unit_len inside net (a pod
+ * subnet of a pool, or a host address of a pod subnet). What differs is only
+ * which offsets exist (hosts reserve the network address, the gateway and the
+ * IPv4 broadcast address) and the nouns in error details.
+ */
+struct prefix_alloc {
+	mr_prefix net;	       /* the pool, or the pod subnet; network form */
+	unsigned int unit_len; /* length of each prefix handed out */
+	bool hosts;	       /* host addresses rather than subnets */
 	struct offset_alloc oa;
+};
+
+struct mr_cidr_pool {
+	struct prefix_alloc pa;
+};
+
+struct mr_cidr_hosts {
+	struct prefix_alloc pa;
 };
 
 static void format_or_placeholder(char *buf, const mr_prefix *p)
@@ -1168,22 +1182,156 @@ static void format_or_placeholder(char *buf, const mr_prefix *p)
 		strcpy(buf, "(invalid)");
 }
 
+/* What one handed-out prefix is called, and what it lies in. */
+static const char *pa_unit(const struct prefix_alloc *pa)
+{
+	return pa->hosts ? "host address" : "subnet";
+}
+
+static const char *pa_container(const struct prefix_alloc *pa)
+{
+	return pa->hosts ? "subnet" : "pool";
+}
+
+/* The network an allocator is created over: a valid prefix without host
+ * bits. buf receives its text for the caller's own details. */
+static int check_network(const mr_prefix *p, const char *what, const char *noun,
+			 char buf[MR_CIDR_STRLEN])
+{
+	int rc;
+
+	rc = prefix_check(p, what);
+	if (rc)
+		return rc;
+	mr_cidr_format(buf, MR_CIDR_STRLEN, p);
+	if (prefix_value(p) & host_mask(family_width(p->family), p->len))
+		return mr__error_set(MR_EINVAL, "%s %s: host bits set", noun, buf);
+	return 0;
+}
+
+static void pa_init(struct prefix_alloc *pa, const mr_prefix *net, unsigned int unit_len,
+		    bool hosts, u128 first, u128 last)
+{
+	prefix_set(&pa->net, net->family, prefix_value(net), net->len);
+	pa->unit_len = unit_len;
+	pa->hosts = hosts;
+	oa_init(&pa->oa, first, last);
+}
+
+static unsigned int pa_shift(const struct prefix_alloc *pa)
+{
+	return family_width(pa->net.family) - pa->unit_len;
+}
+
+/*
+ * The pa_* entry points take the public handle's name for the NULL-argument
+ * detail, since a NULL handle has no prefix_alloc to ask.
+ */
+static int pa_alloc(struct prefix_alloc *pa, const char *name, mr_prefix *out)
+{
+	char buf[MR_CIDR_STRLEN];
+	u128 off;
+
+	if (!pa || !out)
+		return mr__error_set(MR_EINVAL, "%s: NULL argument", name);
+	if (oa_alloc(&pa->oa, &off) != 0) {
+		format_or_placeholder(buf, &pa->net);
+		if (pa->hosts)
+			return mr__error_set(MR_EEXHAUSTED, "subnet %s: no free host address left",
+					     buf);
+		return mr__error_set(MR_EEXHAUSTED, "subnet pool %s: no free /%u subnet left", buf,
+				     pa->unit_len);
+	}
+	prefix_set(out, pa->net.family, prefix_value(&pa->net) + shl(off, pa_shift(pa)),
+		   pa->unit_len);
+	return 0;
+}
+
+/* The offset of a prefix given back or marked, or MR_EINVAL with a detail. */
+static int pa_offset(const struct prefix_alloc *pa, const mr_prefix *p, u128 *off)
+{
+	char nbuf[MR_CIDR_STRLEN], pbuf[MR_CIDR_STRLEN];
+	const char *unit = pa_unit(pa), *in = pa_container(pa);
+	unsigned int shift = pa_shift(pa);
+	u128 o;
+	int rc;
+
+	rc = prefix_check(p, unit);
+	if (rc)
+		return rc;
+	format_or_placeholder(nbuf, &pa->net);
+	format_or_placeholder(pbuf, p);
+	if (p->family != pa->net.family)
+		return mr__error_set(MR_EINVAL, "%s %s: not of the family of %s %s", unit, pbuf, in,
+				     nbuf);
+	if (p->len != pa->unit_len && pa->hosts)
+		return mr__error_set(MR_EINVAL, "%s %s: expected a /%u", unit, pbuf, pa->unit_len);
+	if (p->len != pa->unit_len)
+		return mr__error_set(MR_EINVAL, "%s %s: %s %s hands out /%u subnets", unit, pbuf,
+				     in, nbuf, pa->unit_len);
+	if (prefix_value(p) & host_mask(family_width(p->family), p->len))
+		return mr__error_set(MR_EINVAL, "%s %s: host bits set", unit, pbuf);
+	if (!mr_cidr_contains(&pa->net, p))
+		return mr__error_set(MR_EINVAL, "%s %s: outside %s %s", unit, pbuf, in, nbuf);
+	o = shift >= 128 ? 0 : (prefix_value(p) - prefix_value(&pa->net)) >> shift;
+	/* Only hosts have offsets outside [first, last]: 0 and 1 below, the
+	 * IPv4 broadcast address above. */
+	if (o < pa->oa.first || o > pa->oa.last)
+		return mr__error_set(MR_EINVAL, "%s %s: is the %s of %s", unit, pbuf,
+				     o == 0   ? "network address"
+				     : o == 1 ? "gateway"
+					      : "broadcast address",
+				     nbuf);
+	*off = o;
+	return 0;
+}
+
+/* Mark p used (used) or give it back (!used). */
+static int pa_update(struct prefix_alloc *pa, const char *name, const mr_prefix *p, bool used)
+{
+	char buf[MR_CIDR_STRLEN];
+	u128 off = 0; /* set by pa_offset(); the initialiser quiets -Wmaybe-uninitialized */
+	int rc;
+
+	if (!pa)
+		return mr__error_set(MR_EINVAL, "%s: NULL argument", name);
+	rc = pa_offset(pa, p, &off);
+	if (rc)
+		return rc;
+	rc = used ? oa_mark(&pa->oa, off) : oa_release(&pa->oa, off);
+	if (rc == MR_EEXIST || rc == MR_ENOTFOUND) {
+		format_or_placeholder(buf, p);
+		return mr__error_set(rc, "%s %s: %s", pa_unit(pa), buf,
+				     used ? "already in use" : "not in use");
+	}
+	return rc;
+}
+
+static int pa_count_free(const struct prefix_alloc *pa, const char *name, uint64_t *out)
+{
+	if (!pa || !out)
+		return mr__error_set(MR_EINVAL, "%s: NULL argument", name);
+	*out = oa_count_free(&pa->oa);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Subnet pool                                                               */
+/* ------------------------------------------------------------------------ */
+
 MR_API int mr_cidr_pool_new(mr_cidr_pool **out, const mr_prefix *pool, unsigned int subnet_len)
 {
 	mr_cidr_pool *cp;
-	unsigned int width;
 	char buf[MR_CIDR_STRLEN];
+	unsigned int width;
 	int rc;
 
 	if (!out)
 		return mr__error_set(MR_EINVAL, "subnet pool: output is NULL");
-	rc = prefix_check(pool, "subnet pool");
+	rc = check_network(pool, "subnet pool", "subnet pool", buf);
 	if (rc)
 		return rc;
 	width = family_width(pool->family);
-	mr_cidr_format(buf, sizeof(buf), pool);
-	if (prefix_value(pool) & host_mask(width, pool->len))
-		return mr__error_set(MR_EINVAL, "subnet pool %s: host bits set", buf);
 	if (subnet_len < pool->len || subnet_len > width)
 		return mr__error_set(
 		    MR_EINVAL, "subnet pool %s: subnet length /%u must be between /%u and /%u", buf,
@@ -1191,11 +1339,7 @@ MR_API int mr_cidr_pool_new(mr_cidr_pool **out, const mr_prefix *pool, unsigned 
 	cp = calloc(1, sizeof(*cp));
 	if (!cp)
 		return mr__error_set(MR_ENOMEM, "subnet pool: out of memory");
-	prefix_set(&cp->pool, pool->family, prefix_value(pool), pool->len);
-	cp->subnet_len = subnet_len;
-	cp->shift = width - subnet_len;
-	cp->base = prefix_value(pool);
-	oa_init(&cp->oa, 0, width_max(subnet_len - pool->len));
+	pa_init(&cp->pa, pool, subnet_len, false, 0, width_max(subnet_len - pool->len));
 	*out = cp;
 	return 0;
 }
@@ -1204,127 +1348,48 @@ MR_API void mr_cidr_pool_free(mr_cidr_pool *pool)
 {
 	if (!pool)
 		return;
-	oa_free(&pool->oa);
+	oa_free(&pool->pa.oa);
 	free(pool);
 }
 
 MR_API int mr_cidr_pool_alloc(mr_cidr_pool *pool, mr_prefix *out)
 {
-	u128 off;
-	int rc;
-
-	if (!pool || !out)
-		return mr__error_set(MR_EINVAL, "subnet pool: NULL argument");
-	rc = oa_alloc(&pool->oa, &off);
-	if (rc) {
-		char buf[MR_CIDR_STRLEN];
-		format_or_placeholder(buf, &pool->pool);
-		return mr__error_set(rc, "subnet pool %s: no free /%u subnet left", buf,
-				     pool->subnet_len);
-	}
-	prefix_set(out, pool->pool.family, pool->base + shl(off, pool->shift), pool->subnet_len);
-	return 0;
-}
-
-/* The offset of a subnet in the pool, or MR_EINVAL with a detail. */
-static int pool_offset(const mr_cidr_pool *pool, const mr_prefix *subnet, u128 *off)
-{
-	char pbuf[MR_CIDR_STRLEN], sbuf[MR_CIDR_STRLEN];
-	unsigned int width = family_width(pool->pool.family);
-	int rc;
-
-	rc = prefix_check(subnet, "subnet");
-	if (rc)
-		return rc;
-	format_or_placeholder(pbuf, &pool->pool);
-	format_or_placeholder(sbuf, subnet);
-	if (subnet->family != pool->pool.family)
-		return mr__error_set(MR_EINVAL, "subnet %s: not of the family of pool %s", sbuf,
-				     pbuf);
-	if (subnet->len != pool->subnet_len)
-		return mr__error_set(MR_EINVAL, "subnet %s: pool %s hands out /%u subnets", sbuf,
-				     pbuf, pool->subnet_len);
-	if (prefix_value(subnet) & host_mask(width, subnet->len))
-		return mr__error_set(MR_EINVAL, "subnet %s: host bits set", sbuf);
-	if (!mr_cidr_contains(&pool->pool, subnet))
-		return mr__error_set(MR_EINVAL, "subnet %s: outside pool %s", sbuf, pbuf);
-	*off = pool->shift >= 128 ? 0 : (prefix_value(subnet) - pool->base) >> pool->shift;
-	return 0;
+	return pa_alloc(pool ? &pool->pa : NULL, "subnet pool", out);
 }
 
 MR_API int mr_cidr_pool_mark_used(mr_cidr_pool *pool, const mr_prefix *subnet)
 {
-	u128 off;
-	int rc;
-
-	if (!pool)
-		return mr__error_set(MR_EINVAL, "subnet pool: NULL argument");
-	rc = pool_offset(pool, subnet, &off);
-	if (rc)
-		return rc;
-	rc = oa_mark(&pool->oa, off);
-	if (rc == MR_EEXIST) {
-		char buf[MR_CIDR_STRLEN];
-		format_or_placeholder(buf, subnet);
-		return mr__error_set(rc, "subnet %s: already in use", buf);
-	}
-	return rc;
+	return pa_update(pool ? &pool->pa : NULL, "subnet pool", subnet, true);
 }
 
 MR_API int mr_cidr_pool_release(mr_cidr_pool *pool, const mr_prefix *subnet)
 {
-	u128 off;
-	int rc;
-
-	if (!pool)
-		return mr__error_set(MR_EINVAL, "subnet pool: NULL argument");
-	rc = pool_offset(pool, subnet, &off);
-	if (rc)
-		return rc;
-	rc = oa_release(&pool->oa, off);
-	if (rc == MR_ENOTFOUND) {
-		char buf[MR_CIDR_STRLEN];
-		format_or_placeholder(buf, subnet);
-		return mr__error_set(rc, "subnet %s: not in use", buf);
-	}
-	return rc;
+	return pa_update(pool ? &pool->pa : NULL, "subnet pool", subnet, false);
 }
 
 MR_API int mr_cidr_pool_count_free(const mr_cidr_pool *pool, uint64_t *out)
 {
-	if (!pool || !out)
-		return mr__error_set(MR_EINVAL, "subnet pool: NULL argument");
-	*out = oa_count_free(&pool->oa);
-	return 0;
+	return pa_count_free(pool ? &pool->pa : NULL, "subnet pool", out);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Host allocator                                                            */
 /* ------------------------------------------------------------------------ */
 
-struct mr_cidr_hosts {
-	mr_prefix subnet;
-	u128 base;
-	struct offset_alloc oa;
-};
-
 MR_API int mr_cidr_hosts_new(mr_cidr_hosts **out, const mr_prefix *subnet)
 {
 	mr_cidr_hosts *h;
-	unsigned int width, hbits;
 	char buf[MR_CIDR_STRLEN];
+	unsigned int width, hbits;
 	u128 last;
 	int rc;
 
 	if (!out)
 		return mr__error_set(MR_EINVAL, "host allocator: output is NULL");
-	rc = prefix_check(subnet, "host allocator");
+	rc = check_network(subnet, "host allocator", "subnet", buf);
 	if (rc)
 		return rc;
 	width = family_width(subnet->family);
-	mr_cidr_format(buf, sizeof(buf), subnet);
-	if (prefix_value(subnet) & host_mask(width, subnet->len))
-		return mr__error_set(MR_EINVAL, "subnet %s: host bits set", buf);
 	hbits = width - subnet->len;
 	/* Offsets 0 (network) and 1 (gateway) are reserved, and for IPv4 the
 	 * broadcast address too: at least 2 host bits are needed for one host. */
@@ -1340,9 +1405,7 @@ MR_API int mr_cidr_hosts_new(mr_cidr_hosts **out, const mr_prefix *subnet)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return mr__error_set(MR_ENOMEM, "host allocator: out of memory");
-	prefix_set(&h->subnet, subnet->family, prefix_value(subnet), subnet->len);
-	h->base = prefix_value(subnet);
-	oa_init(&h->oa, 2, last);
+	pa_init(&h->pa, subnet, width, true, 2, last);
 	*out = h;
 	return 0;
 }
@@ -1351,7 +1414,7 @@ MR_API void mr_cidr_hosts_free(mr_cidr_hosts *hosts)
 {
 	if (!hosts)
 		return;
-	oa_free(&hosts->oa);
+	oa_free(&hosts->pa.oa);
 	free(hosts);
 }
 
@@ -1359,103 +1422,26 @@ MR_API int mr_cidr_hosts_gateway(const mr_cidr_hosts *hosts, mr_prefix *out)
 {
 	if (!hosts || !out)
 		return mr__error_set(MR_EINVAL, "host allocator: NULL argument");
-	prefix_set(out, hosts->subnet.family, hosts->base + 1, hosts->subnet.len);
+	prefix_set(out, hosts->pa.net.family, prefix_value(&hosts->pa.net) + 1, hosts->pa.net.len);
 	return 0;
 }
 
 MR_API int mr_cidr_hosts_alloc(mr_cidr_hosts *hosts, mr_prefix *out)
 {
-	u128 off;
-	int rc;
-
-	if (!hosts || !out)
-		return mr__error_set(MR_EINVAL, "host allocator: NULL argument");
-	rc = oa_alloc(&hosts->oa, &off);
-	if (rc) {
-		char buf[MR_CIDR_STRLEN];
-		format_or_placeholder(buf, &hosts->subnet);
-		return mr__error_set(rc, "subnet %s: no free host address left", buf);
-	}
-	prefix_set(out, hosts->subnet.family, hosts->base + off,
-		   family_width(hosts->subnet.family));
-	return 0;
-}
-
-static int host_offset(const mr_cidr_hosts *hosts, const mr_prefix *addr, u128 *off)
-{
-	char sbuf[MR_CIDR_STRLEN], abuf[MR_CIDR_STRLEN];
-	unsigned int width = family_width(hosts->subnet.family);
-	u128 o;
-	int rc;
-
-	rc = prefix_check(addr, "host address");
-	if (rc)
-		return rc;
-	format_or_placeholder(sbuf, &hosts->subnet);
-	format_or_placeholder(abuf, addr);
-	if (addr->family != hosts->subnet.family)
-		return mr__error_set(MR_EINVAL, "host address %s: not of the family of subnet %s",
-				     abuf, sbuf);
-	if (addr->len != width)
-		return mr__error_set(MR_EINVAL, "host address %s: expected a /%u", abuf, width);
-	if (!mr_cidr_contains(&hosts->subnet, addr))
-		return mr__error_set(MR_EINVAL, "host address %s: outside subnet %s", abuf, sbuf);
-	o = prefix_value(addr) - hosts->base;
-	if (o == 0)
-		return mr__error_set(MR_EINVAL, "host address %s: is the network address of %s",
-				     abuf, sbuf);
-	if (o == 1)
-		return mr__error_set(MR_EINVAL, "host address %s: is the gateway of %s", abuf,
-				     sbuf);
-	if (o > hosts->oa.last)
-		return mr__error_set(MR_EINVAL, "host address %s: is the broadcast address of %s",
-				     abuf, sbuf);
-	*off = o;
-	return 0;
+	return pa_alloc(hosts ? &hosts->pa : NULL, "host allocator", out);
 }
 
 MR_API int mr_cidr_hosts_mark_used(mr_cidr_hosts *hosts, const mr_prefix *addr)
 {
-	u128 off;
-	int rc;
-
-	if (!hosts)
-		return mr__error_set(MR_EINVAL, "host allocator: NULL argument");
-	rc = host_offset(hosts, addr, &off);
-	if (rc)
-		return rc;
-	rc = oa_mark(&hosts->oa, off);
-	if (rc == MR_EEXIST) {
-		char buf[MR_CIDR_STRLEN];
-		format_or_placeholder(buf, addr);
-		return mr__error_set(rc, "host address %s: already in use", buf);
-	}
-	return rc;
+	return pa_update(hosts ? &hosts->pa : NULL, "host allocator", addr, true);
 }
 
 MR_API int mr_cidr_hosts_release(mr_cidr_hosts *hosts, const mr_prefix *addr)
 {
-	u128 off;
-	int rc;
-
-	if (!hosts)
-		return mr__error_set(MR_EINVAL, "host allocator: NULL argument");
-	rc = host_offset(hosts, addr, &off);
-	if (rc)
-		return rc;
-	rc = oa_release(&hosts->oa, off);
-	if (rc == MR_ENOTFOUND) {
-		char buf[MR_CIDR_STRLEN];
-		format_or_placeholder(buf, addr);
-		return mr__error_set(rc, "host address %s: not in use", buf);
-	}
-	return rc;
+	return pa_update(hosts ? &hosts->pa : NULL, "host allocator", addr, false);
 }
 
 MR_API int mr_cidr_hosts_count_free(const mr_cidr_hosts *hosts, uint64_t *out)
 {
-	if (!hosts || !out)
-		return mr__error_set(MR_EINVAL, "host allocator: NULL argument");
-	*out = oa_count_free(&hosts->oa);
-	return 0;
+	return pa_count_free(hosts ? &hosts->pa : NULL, "host allocator", out);
 }

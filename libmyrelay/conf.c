@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <myrelay/cidr.h>
 #include <myrelay/conf.h>
 #include <myrelay/key.h>
 
@@ -33,8 +34,6 @@
 #define F_ALLOWED_IPS "AllowedIPs"
 #define F_KEEPALIVE "PersistentKeepalive"
 
-/* Longest canonical "address/len": a full IPv6 address and "/128". */
-#define PREFIX_TEXT_SIZE (INET6_ADDRSTRLEN + 5)
 /* "[" + IPv6 + "]:" + port, or a 253-byte host name + ":" + port. */
 #define ENDPOINT_TEXT_SIZE 264
 #define HOSTNAME_MAX 253
@@ -58,11 +57,6 @@ struct mr_conf {
 	char *endpoint;
 	uint32_t mtu;
 	uint32_t keepalive;
-};
-
-struct ipaddr {
-	int family;
-	unsigned char b[16];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -123,11 +117,6 @@ static bool is_alpha(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static bool is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /*
  * A decimal number without sign, spaces or leading zeros (strtoul would take
  * " +0x10"), of at most 5 digits. Returns false if s[0..len) is not one.
@@ -147,145 +136,64 @@ static bool parse_decimal(const char *s, size_t len, uint32_t *out)
 	return true;
 }
 
+/*
+ * Re-issue the detail another module recorded (the key or the cidr parser)
+ * under the field's name. Its own label, everything up to the first ": ", is
+ * replaced: "key: " or, from cidr, the quoted input ("prefix \"...\": ").
+ * Dropping the quotation keeps conf's rule of never echoing a value, which
+ * could be a key pasted on the wrong line; what is left of a cidr detail
+ * quotes at most a piece of an address, and screen() has already refused
+ * spaces, so the first ": " is the end of the label.
+ */
+static int relabel(int rc, const char *field, const char *fallback)
+{
+	char detail[MSG_COPY_SIZE];
+	const char *d;
+
+	/* Copy: the detail buffer is also the destination. */
+	snprintf(detail, sizeof(detail), "%s", mr_error_message());
+	d = strstr(detail, ": ");
+	d = d ? d + 2 : detail;
+	return mr__error_set(rc, "conf: %s: %s", field, d[0] ? d : fallback);
+}
+
 /* ------------------------------------------------------------------------ */
-/* Addresses and prefixes (local until the cidr module can take this over)   */
+/* Addresses and prefixes                                                    */
 /* ------------------------------------------------------------------------ */
 
 /*
- * Parse s[0..len) as an IPv4 or IPv6 address. inet_pton is already strict
- * (no leading zeros, no "127.1" forms); the character filter before it makes
- * sure nothing outside the address alphabet, such as a zone index, can be
- * present.
+ * Screen a value, then parse it with one of the cidr module's strict parsers
+ * (mr_cidr_parse_interface, _network or _address).
  */
-static int parse_ip(const char *field, const char *s, size_t len, struct ipaddr *out)
+static int parse_cidr(const char *field, const char *s, int (*parse)(mr_prefix *, const char *),
+		      mr_prefix *out)
 {
-	char buf[INET6_ADDRSTRLEN];
-	bool colon = false;
-
-	if (len == 0 || len >= sizeof(buf))
-		return mr__error_set(MR_EINVAL, "conf: %s: not an IPv4 or IPv6 address", field);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == ':')
-			colon = true;
-		else if (s[i] != '.' && !is_hex(s[i]))
-			return mr__error_set(
-			    MR_EINVAL, "conf: %s: invalid character '%c' in address", field, s[i]);
-	}
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	out->family = colon ? AF_INET6 : AF_INET;
-	memset(out->b, 0, sizeof(out->b));
-	if (inet_pton(out->family, buf, out->b) != 1)
-		return mr__error_set(MR_EINVAL, "conf: %s: not a valid %s address", field,
-				     colon ? "IPv6" : "IPv4");
-	return 0;
-}
-
-static size_t ip_len(const struct ipaddr *ip)
-{
-	return ip->family == AF_INET ? 4 : 16;
-}
-
-static bool ip_is_zero(const struct ipaddr *ip)
-{
-	for (size_t i = 0; i < ip_len(ip); i++)
-		if (ip->b[i])
-			return false;
-	return true;
-}
-
-static bool ip_is_multicast(const struct ipaddr *ip)
-{
-	return ip->family == AF_INET ? (ip->b[0] & 0xf0) == 0xe0 : ip->b[0] == 0xff;
-}
-
-/* An address a host can have or talk to: not 0.0.0.0/::, not multicast. */
-static int check_unicast(const char *field, const struct ipaddr *ip)
-{
-	if (ip_is_zero(ip))
-		return mr__error_set(MR_EINVAL, "conf: %s: the unspecified address is not allowed",
-				     field);
-	if (ip_is_multicast(ip))
-		return mr__error_set(MR_EINVAL, "conf: %s: a multicast address is not allowed",
-				     field);
-	return 0;
-}
-
-static void format_ip(const struct ipaddr *ip, char *out, size_t size)
-{
-	/* Cannot fail: the family is valid and the buffer is INET6_ADDRSTRLEN. */
-	if (!inet_ntop(ip->family, ip->b, out, (socklen_t)size))
-		out[0] = '\0';
-}
-
-/* Clear the bits past plen; returns true if any was set. */
-static bool clear_host_bits(struct ipaddr *ip, unsigned plen)
-{
-	bool had = false;
-
-	for (size_t i = 0; i < ip_len(ip); i++) {
-		unsigned bit = (unsigned)i * 8;
-		unsigned char mask;
-
-		if (bit >= plen)
-			mask = 0;
-		else if (plen - bit >= 8)
-			mask = 0xff;
-		else
-			mask = (unsigned char)(0xff00u >> (plen - bit));
-		if (ip->b[i] & (unsigned char)~mask)
-			had = true;
-		ip->b[i] &= mask;
-	}
-	return had;
-}
-
-/*
- * "ADDR/LEN" into canonical text. With network set, host bits must be zero
- * (an AllowedIPs entry); otherwise it is an interface address, which must be
- * a unicast address.
- */
-static int parse_prefix(const char *field, const char *s, bool network, char *out, size_t size,
-			int *family)
-{
-	char addr[INET6_ADDRSTRLEN];
-	struct ipaddr ip;
-	const char *slash;
-	uint32_t plen;
-	unsigned max;
 	int rc;
 
 	rc = screen(field, s, 0);
 	if (rc < 0)
 		return rc;
-	slash = strchr(s, '/');
-	if (!slash)
-		return mr__error_set(
-		    MR_EINVAL, "conf: %s: missing the prefix length (as in 10.0.0.2/32)", field);
-	if (strchr(slash + 1, '/'))
-		return mr__error_set(MR_EINVAL, "conf: %s: more than one '/'", field);
-	rc = parse_ip(field, s, (size_t)(slash - s), &ip);
+	rc = parse(out, s);
 	if (rc < 0)
-		return rc;
-	max = ip.family == AF_INET ? 32 : 128;
-	if (!parse_decimal(slash + 1, strlen(slash + 1), &plen) || plen > max)
-		return mr__error_set(
-		    MR_EINVAL, "conf: %s: prefix length must be a number from 0 to %u", field, max);
-	if (network) {
-		if (clear_host_bits(&ip, plen)) {
-			format_ip(&ip, addr, sizeof(addr));
-			return mr__error_set(MR_EINVAL,
-					     "conf: %s: host bits are set (the network is %s/%u)",
-					     field, addr, (unsigned)plen);
-		}
-	} else {
-		rc = check_unicast(field, &ip);
-		if (rc < 0)
-			return rc;
-	}
-	format_ip(&ip, addr, sizeof(addr));
-	snprintf(out, size, "%s/%u", addr, (unsigned)plen);
-	*family = ip.family;
+		return relabel(rc, field, "not a valid address");
+	return 0;
+}
+
+/* An address a host can have or talk to: not 0.0.0.0/::, not multicast. */
+static int check_unicast(const char *field, const mr_prefix *p)
+{
+	size_t n = p->family == MR_CIDR_INET ? 4 : 16;
+	bool zero = true;
+
+	for (size_t i = 0; i < n; i++)
+		if (p->addr[i])
+			zero = false;
+	if (zero)
+		return mr__error_set(MR_EINVAL, "conf: %s: the unspecified address is not allowed",
+				     field);
+	if (p->family == MR_CIDR_INET ? (p->addr[0] & 0xf0) == 0xe0 : p->addr[0] == 0xff)
+		return mr__error_set(MR_EINVAL, "conf: %s: a multicast address is not allowed",
+				     field);
 	return 0;
 }
 
@@ -347,11 +255,36 @@ static int check_hostname(const char *s, size_t len)
 	return 0;
 }
 
+/*
+ * The IP literal s[0..len) of an endpoint (inside brackets: IPv6 only), by
+ * the cidr module's parser, into canonical text.
+ */
+static int endpoint_ip(const char *s, size_t len, bool bracketed, char addr[MR_CIDR_STRLEN])
+{
+	char buf[ENDPOINT_TEXT_SIZE];
+	mr_prefix ip;
+	int rc;
+
+	/* parse_endpoint() has refused any longer text. */
+	if (len >= sizeof(buf))
+		return endpoint_error("too long");
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	rc = mr_cidr_parse_address(&ip, buf);
+	if (rc < 0)
+		return relabel(rc, F_ENDPOINT, "not a valid address");
+	if (bracketed && ip.family != MR_CIDR_INET6)
+		return endpoint_error("brackets are only for IPv6 addresses");
+	rc = check_unicast(F_ENDPOINT, &ip);
+	if (rc < 0)
+		return rc;
+	return mr_cidr_format_address(addr, MR_CIDR_STRLEN, &ip);
+}
+
 static int parse_bracketed(const char *s, char *out, size_t size)
 {
-	char addr[INET6_ADDRSTRLEN];
+	char addr[MR_CIDR_STRLEN];
 	const char *close = strchr(s, ']');
-	struct ipaddr ip;
 	uint32_t port;
 	int rc;
 
@@ -359,27 +292,20 @@ static int parse_bracketed(const char *s, char *out, size_t size)
 		return endpoint_error("missing ']'");
 	if (close[1] != ':')
 		return endpoint_error("expected ':PORT' after ']'");
-	rc = parse_ip(F_ENDPOINT, s + 1, (size_t)(close - s - 1), &ip);
-	if (rc < 0)
-		return rc;
-	if (ip.family != AF_INET6)
-		return endpoint_error("brackets are only for IPv6 addresses");
-	rc = check_unicast(F_ENDPOINT, &ip);
+	rc = endpoint_ip(s + 1, (size_t)(close - s - 1), true, addr);
 	if (rc < 0)
 		return rc;
 	rc = parse_port(close + 2, &port);
 	if (rc < 0)
 		return rc;
-	format_ip(&ip, addr, sizeof(addr));
 	snprintf(out, size, "[%s]:%u", addr, (unsigned)port);
 	return 0;
 }
 
 static int parse_endpoint(const char *s, char *out, size_t size)
 {
-	char addr[INET6_ADDRSTRLEN], name[HOSTNAME_MAX + 1];
+	char addr[MR_CIDR_STRLEN], name[HOSTNAME_MAX + 1];
 	struct in_addr ignored;
-	struct ipaddr ip;
 	const char *colon;
 	size_t hostlen;
 	uint32_t port;
@@ -411,13 +337,9 @@ static int parse_endpoint(const char *s, char *out, size_t size)
 		return rc;
 
 	if (strspn(s, "0123456789.") >= hostlen) {
-		rc = parse_ip(F_ENDPOINT, s, hostlen, &ip);
+		rc = endpoint_ip(s, hostlen, false, addr);
 		if (rc < 0)
 			return rc;
-		rc = check_unicast(F_ENDPOINT, &ip);
-		if (rc < 0)
-			return rc;
-		format_ip(&ip, addr, sizeof(addr));
 		snprintf(out, size, "%s:%u", addr, (unsigned)port);
 		return 0;
 	}
@@ -526,7 +448,6 @@ MR_API void mr_conf_free(mr_conf *conf)
  */
 static int set_key(const char *field, char *dst, const char *base64, bool public_key)
 {
-	char detail[MSG_COPY_SIZE];
 	mr_key key;
 	bool zero;
 	int rc;
@@ -541,16 +462,8 @@ static int set_key(const char *field, char *dst, const char *base64, bool public
 		rc = mr_key_public_from_base64(&key, base64);
 	else
 		rc = mr_key_from_base64(&key, base64);
-	if (rc < 0) {
-		const char *d;
-
-		/* Copy: the detail buffer is also the destination. The key
-		 * module's own label ("key: ...") is replaced by the field's. */
-		snprintf(detail, sizeof(detail), "%s", mr_error_message());
-		d = strstr(detail, ": ");
-		d = d ? d + 2 : detail;
-		return mr__error_set(rc, "conf: %s: %s", field, d[0] ? d : "not a valid key");
-	}
+	if (rc < 0)
+		return relabel(rc, field, "not a valid key");
 	zero = mr_key_is_zero(&key);
 	mr_key_wipe(&key);
 	if (zero)
@@ -582,27 +495,34 @@ MR_API int mr_conf_set_preshared_key(mr_conf *conf, const char *base64)
 
 MR_API int mr_conf_add_address(mr_conf *conf, const char *cidr)
 {
-	char text[PREFIX_TEXT_SIZE];
-	int family, rc;
+	char text[MR_CIDR_STRLEN];
+	mr_prefix p;
+	int rc;
 
 	if (!conf || !cidr)
 		return mr__error_set(MR_EINVAL, "conf: " F_ADDRESS ": NULL argument");
-	rc = parse_prefix(F_ADDRESS, cidr, false, text, sizeof(text), &family);
+	rc = parse_cidr(F_ADDRESS, cidr, mr_cidr_parse_interface, &p);
 	if (rc < 0)
 		return rc;
-	if (family == AF_INET6 && conf->mtu && conf->mtu < MR_CONF_MTU_MIN_IPV6)
+	rc = check_unicast(F_ADDRESS, &p);
+	if (rc < 0)
+		return rc;
+	if (p.family == MR_CIDR_INET6 && conf->mtu && conf->mtu < MR_CONF_MTU_MIN_IPV6)
 		return mr__error_set(MR_EINVAL,
 				     "conf: " F_ADDRESS
 				     ": an IPv6 address needs an MTU of at least %d"
 				     " (MTU is %u)",
 				     MR_CONF_MTU_MIN_IPV6, (unsigned)conf->mtu);
+	rc = mr_cidr_format(text, sizeof(text), &p);
+	if (rc < 0)
+		return rc;
 	return list_add(&conf->addresses, MR_CONF_MAX_ADDRESSES, F_ADDRESS, text);
 }
 
 MR_API int mr_conf_add_dns(mr_conf *conf, const char *ip)
 {
-	char text[INET6_ADDRSTRLEN];
-	struct ipaddr addr;
+	char text[MR_CIDR_STRLEN];
+	mr_prefix addr;
 	int rc;
 
 	if (!conf || !ip)
@@ -610,21 +530,21 @@ MR_API int mr_conf_add_dns(mr_conf *conf, const char *ip)
 	rc = screen(F_DNS, ip, 0);
 	if (rc < 0)
 		return rc;
-	if (strchr(ip, '/'))
-		return mr__error_set(MR_EINVAL, "conf: " F_DNS ": an address, not a prefix");
-	rc = parse_ip(F_DNS, ip, strlen(ip), &addr);
+	rc = mr_cidr_parse_address(&addr, ip);
 	if (rc < 0) {
 		/* wg-quick would take the word as a search domain: say why not. */
-		if (strspn(ip, "0123456789abcdefABCDEF:.") != strlen(ip))
+		if (!strchr(ip, '/') && strspn(ip, "0123456789abcdefABCDEF:.") != strlen(ip))
 			return mr__error_set(
 			    MR_EINVAL, "conf: " F_DNS
 				       ": not an IP address (search domains are not supported)");
-		return rc;
+		return relabel(rc, F_DNS, "not a valid address");
 	}
 	rc = check_unicast(F_DNS, &addr);
 	if (rc < 0)
 		return rc;
-	format_ip(&addr, text, sizeof(text));
+	rc = mr_cidr_format_address(text, sizeof(text), &addr);
+	if (rc < 0)
+		return rc;
 	return list_add(&conf->dns, MR_CONF_MAX_DNS, F_DNS, text);
 }
 
@@ -666,12 +586,16 @@ MR_API int mr_conf_set_endpoint(mr_conf *conf, const char *endpoint)
 
 MR_API int mr_conf_add_allowed_ip(mr_conf *conf, const char *cidr)
 {
-	char text[PREFIX_TEXT_SIZE];
-	int family, rc;
+	char text[MR_CIDR_STRLEN];
+	mr_prefix p;
+	int rc;
 
 	if (!conf || !cidr)
 		return mr__error_set(MR_EINVAL, "conf: " F_ALLOWED_IPS ": NULL argument");
-	rc = parse_prefix(F_ALLOWED_IPS, cidr, true, text, sizeof(text), &family);
+	rc = parse_cidr(F_ALLOWED_IPS, cidr, mr_cidr_parse_network, &p);
+	if (rc < 0)
+		return rc;
+	rc = mr_cidr_format(text, sizeof(text), &p);
 	if (rc < 0)
 		return rc;
 	return list_add(&conf->allowed_ips, MR_CONF_MAX_ALLOWED_IPS, F_ALLOWED_IPS, text);

@@ -16,9 +16,12 @@
  * Error details name the field ("conf: Endpoint: contains a newline") and
  * never contain key material.
  *
- * IP addresses are stored and rendered in their canonical text form
- * (inet_ntop: lowercase, shortest IPv6), so "FD00:0::2/128" is kept as
- * "fd00::2/128". Host names and keys are kept as given.
+ * IP addresses are parsed and formatted by the cidr module (<myrelay/cidr.h>:
+ * its strict parsers, and mr_cidr_format(), RFC 5952 for IPv6), so
+ * "FD00:0::2/128" is kept as "fd00::2/128" and "::ffff:10.0.0.1/128" as
+ * "::ffff:a00:1/128". Host names and keys are kept as given. A malformed
+ * address gives the cidr module's reason after the field's name, without
+ * quoting the value ("conf: Address: IPv4 octet \"256\" is larger than 255").
  *
  * Rendered layout (optional lines are left out when unset):
  *

@@ -103,6 +103,7 @@ class MrLogUserdata(Structure):
 MrLogFn = ctypes.CFUNCTYPE(None, c_int, c_char_p, POINTER(MrLogUserdata))
 
 
+# link
 # store
 # ---------------------------------------------------------------------------
 # The prototype table
@@ -222,7 +223,6 @@ PROTOTYPES = {
     # wg
     # fw
     # pod
-
     # store
     # state
 }

@@ -20,10 +20,10 @@ zone ids, no netmasks); bad text raises
 quotes the input and says what is wrong.
 """
 import ctypes
-import weakref
 
 from . import _ffi, errors
 from ._ffi import MrCidrHosts, MrCidrPool, MrPrefix, lib
+from ._handle import Handle
 
 __all__ = ["Prefix", "parse", "parse_network", "parse_interface", "parse_address",
            "subtract", "SubnetPool", "HostAllocator", "INET", "INET6"]
@@ -250,40 +250,7 @@ def subtract(include, exclude):
             lib.mr_free(ctypes.cast(out, ctypes.c_void_p))
 
 
-class _Handle:
-    """An owned libmyrelay handle with close(), context management and a
-    finalizer."""
-
-    _free = None
-
-    def _own(self, handle):
-        self._handle = handle
-        self._finalizer = weakref.finalize(self, type(self)._free, handle)
-
-    def close(self):
-        """Free the handle now (idempotent)."""
-        if getattr(self, "_finalizer", None) is not None:
-            self._finalizer()
-        self._handle = None
-
-    @property
-    def closed(self):
-        return getattr(self, "_handle", None) is None
-
-    def _h(self):
-        if self.closed:
-            raise ValueError(f"{type(self).__name__} is closed")
-        return self._handle
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
-class SubnetPool(_Handle):
+class SubnetPool(Handle):
     """Equal-length subnets handed out lowest-first from a pool prefix, e.g.
     /24s of 10.64.0.0/16 or /64s of an IPv6 /48. Released subnets are reused
     before higher ones; memory never depends on the pool size."""
@@ -324,7 +291,7 @@ class SubnetPool(_Handle):
         return f"SubnetPool({str(self.pool)!r}, {self.subnet_len})"
 
 
-class HostAllocator(_Handle):
+class HostAllocator(Handle):
     """Host addresses of a pod subnet, lowest-first, as /32 or /128. The
     network address, the gateway (".1" / "::1") and the IPv4 broadcast are
     never handed out; /31, /32, /127 and /128 subnets are refused."""

@@ -22,11 +22,11 @@ own copies when the object is closed; Python strings (what :meth:`render`
 and the key properties return) cannot be wiped, so keep them short-lived.
 """
 import ctypes
-import weakref
 from ctypes import POINTER, byref, c_char, c_void_p
 
 from . import errors
 from ._ffi import MrConf, encode, lib
+from ._handle import Handle
 
 __all__ = ["Config", "MTU_MIN", "MTU_MIN_IPV6", "MTU_MAX", "KEEPALIVE_MAX",
            "MAX_ADDRESSES", "MAX_DNS", "MAX_ALLOWED_IPS", "MAX_TEXT"]
@@ -63,20 +63,24 @@ def _text(b):
     return None if b is None else b.decode("ascii")
 
 
-class Config:
+class Config(Handle):
     """A wg-quick client configuration: one [Interface], one [Peer].
 
     Keyword arguments set the fields in a fixed order (keys, addresses, DNS,
     MTU, endpoint, allowed IPs, keepalive); ``mtu`` and ``keepalive`` of 0
-    mean unset / off.
+    mean unset / off. ``close()`` (idempotent; also at the end of a ``with``
+    block) wipes the keys and frees the configuration.
     """
+
+    _free = staticmethod(lib.mr_conf_free)
+    _closed_message = "conf: the configuration is closed"
 
     def __init__(self, *, private_key=None, addresses=(), dns=(), mtu=0,
                  public_key=None, preshared_key=None, endpoint=None,
                  allowed_ips=(), keepalive=0):
         handle = POINTER(MrConf)()
         lib.mr_conf_new(byref(handle))
-        self._adopt(handle)
+        self._own(handle)
         try:
             if private_key is not None:
                 self.private_key = private_key
@@ -98,10 +102,6 @@ class Config:
             self.close()
             raise
 
-    def _adopt(self, handle):
-        self._handle = handle
-        self._finalizer = weakref.finalize(self, lib.mr_conf_free, handle)
-
     @classmethod
     def parse(cls, text):
         """Parse wg-quick text (str or bytes, at most 64 KiB). Raises
@@ -112,31 +112,8 @@ class Config:
         handle = POINTER(MrConf)()
         lib.mr_conf_parse(byref(handle), data)
         obj = cls.__new__(cls)
-        obj._adopt(handle)
+        obj._own(handle)
         return obj
-
-    # -- lifetime -----------------------------------------------------------
-    def close(self):
-        """Wipe the keys and free the configuration. Idempotent."""
-        if getattr(self, "_finalizer", None) is not None:
-            self._finalizer()
-        self._handle = None
-
-    @property
-    def closed(self):
-        return getattr(self, "_handle", None) is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _h(self):
-        h = getattr(self, "_handle", None)
-        if h is None:
-            raise ValueError("conf: the configuration is closed")
-        return h
 
     def __repr__(self):
         if self.closed:

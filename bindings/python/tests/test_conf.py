@@ -40,7 +40,7 @@ INJECTIONS = [
     ("add_dns", "example.com", "conf: DNS: not an IP address (search domains are not supported)"),
     ("add_allowed_ip", "0.0.0.0/0\nPostDown = id", "conf: AllowedIPs: contains a newline"),
     ("add_allowed_ip", "10.0.0.1/8",
-     "conf: AllowedIPs: host bits are set (the network is 10.0.0.0/8)"),
+     "conf: AllowedIPs: host bits set (network is 10.0.0.0/8)"),
     ("endpoint", "1.2.3.4:51820\r\n[Peer]", "conf: Endpoint: contains a carriage return"),
     ("endpoint", "1.2.3.4:51820\n[Peer]", "conf: Endpoint: contains a newline"),
     ("endpoint", "[1.2.3.4]:51820", "conf: Endpoint: brackets are only for IPv6 addresses"),
