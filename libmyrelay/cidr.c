@@ -135,6 +135,10 @@ static size_t format_addr(char *buf, uint8_t family, const uint8_t *a)
 
 	if (family == MR_CIDR_INET)
 		return (size_t)sprintf(buf, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+	/* RFC 5952 section 5: IPv4-mapped addresses (::ffff:0:0/96) keep their
+	 * IPv4 part dotted, as glibc's inet_ntop and wg print them. */
+	if (!memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+		return (size_t)sprintf(buf, "::ffff:%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
 
 	for (int i = 0; i < 8; i++)
 		g[i] = (uint16_t)(a[2 * i] << 8 | a[2 * i + 1]);

@@ -133,7 +133,7 @@ static const struct {
 	{ ADDRESS, "10.64.3.2/24", NULL },
 	{ ADDRESS, "fd00::2/128", NULL },
 	{ ADDRESS, "FD00:0:0::2/64", "fd00::2/64" },
-	{ ADDRESS, "::ffff:10.0.0.1/128", "::ffff:a00:1/128" },
+	{ ADDRESS, "::ffff:10.0.0.1/128", "::ffff:10.0.0.1/128" },
 	{ ADDRESS, "192.168.1.1/0", NULL },
 	{ DNS, "10.64.3.1", NULL },
 	{ DNS, "fd00::1", NULL },

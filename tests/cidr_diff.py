@@ -31,9 +31,10 @@ taken out of the comparison, counted, and we check that we do refuse them):
   required          length (mr_cidr_parse and mr_cidr_parse_address take the
                     bare form).
 
-Formatting: on Python <= 3.12, str(IPv6Address) prints IPv4-mapped addresses
-in hex ("::ffff:102:304"), as we do. Newer Pythons print "::ffff:1.2.3.4";
-there, the text of mapped addresses is not compared (counted as excluded).
+Formatting: we print IPv4-mapped addresses in the mixed notation of RFC 5952
+section 5 ("::ffff:1.2.3.4"), as Python >= 3.13 does. Python <= 3.12 prints
+them in hex ("::ffff:102:304"); there, the text of mapped addresses is not
+compared (counted as excluded).
 
 Usage: cidr_diff.py PATH/TO/cidr_tool  (env CIDR_DIFF_SEED to vary the seed)
 """
@@ -261,7 +262,9 @@ def intentional_difference(s):
 
 
 def is_mapped_text(text):
-    if MAPPED_HEX:
+    """True when text is an IPv4-mapped address and this Python prints those
+    differently from us (only then is the text left out)."""
+    if not MAPPED_HEX:
         return False
     try:
         return ipaddress.ip_interface(text).ip in MAPPED_NET
@@ -452,8 +455,8 @@ def main():
                 count(f"parse {mode} refused")
                 continue
             if is_mapped_text(want[0]):
-                excluded["IPv4-mapped text (this Python prints dotted)"] = \
-                    excluded.get("IPv4-mapped text (this Python prints dotted)", 0) + 1
+                excluded["IPv4-mapped text (this Python prints hex)"] = \
+                    excluded.get("IPv4-mapped text (this Python prints hex)", 0) + 1
                 continue
             if tuple(want) != ours:
                 fail(f"parse {mode} {s!r}: ours {ours}, Python {want}")
@@ -486,7 +489,7 @@ def main():
                 fail(f"{cmd}: {got}")
                 continue
             ours = got[3:].split() if got != "ok" else []
-            if not MAPPED_HEX:
+            if MAPPED_HEX:
                 want = [w for w in want if not is_mapped_text(w)]
                 ours = [o for o in ours if not is_mapped_text(o)]
             if ours != want:
@@ -502,7 +505,7 @@ def main():
             if len(want) < n:
                 want.append("exhausted")
             want = "ok " + " ".join(want)
-            if not MAPPED_HEX and any(is_mapped_text(w) for w in want.split()[1:]):
+            if MAPPED_HEX and any(is_mapped_text(w) for w in want.split()[1:]):
                 continue
             if got != want:
                 fail(f"{cmd}: ours {got!r}, Python {want!r}")
@@ -525,7 +528,7 @@ def main():
             if len(hosts) < n:
                 hosts.append("exhausted")
             want = "ok " + " ".join([gateway] + hosts)
-            if not MAPPED_HEX and is_mapped_text(gateway):
+            if MAPPED_HEX and is_mapped_text(gateway):
                 continue
             if got != want:
                 fail(f"{cmd}: ours {got!r}, Python {want!r}")

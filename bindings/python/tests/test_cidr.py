@@ -17,7 +17,7 @@ class TestParse(unittest.TestCase):
         self.assertEqual(str(cidr.parse_network("fd00:1::/64")), "fd00:1::/64")
         self.assertEqual(str(cidr.parse_interface("10.0.0.5/24")), "10.0.0.5/24")
         self.assertEqual(str(cidr.parse_address("2001:DB8:0:0:1:0:0:1")), "2001:db8::1:0:0:1/128")
-        self.assertEqual(str(cidr.parse("::ffff:1.2.3.4")), "::ffff:102:304/128")
+        self.assertEqual(str(cidr.parse("::ffff:1.2.3.4")), "::ffff:1.2.3.4/128")
 
     def test_refusals_are_value_errors_naming_the_input(self):
         cases = [
