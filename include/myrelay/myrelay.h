@@ -15,5 +15,6 @@
 #include <myrelay/conf.h>
 #include <myrelay/name.h>
 #include <myrelay/ctx.h>
+#include <myrelay/store.h>
 
 #endif

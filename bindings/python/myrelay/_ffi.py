@@ -105,6 +105,18 @@ MrLogFn = ctypes.CFUNCTYPE(None, c_int, c_char_p, POINTER(MrLogUserdata))
 
 # link
 # store
+class MrStore(Structure):
+    """struct mr_store: an opaque open store (handle only)."""
+
+
+class MrUserdata(Structure):
+    """Opaque user data handed back to a callback (void *userdata)."""
+
+
+# int64_t (*now)(void *userdata), the clock of mr_store_set_clock().
+MrStoreClock = ctypes.CFUNCTYPE(ctypes.c_int64, POINTER(MrUserdata))
+
+
 # ---------------------------------------------------------------------------
 # The prototype table
 # ---------------------------------------------------------------------------
@@ -224,6 +236,51 @@ PROTOTYPES = {
     # fw
     # pod
     # store
+    "mr_store_open": (c_int, [POINTER(POINTER(MrStore)), c_char_p, c_uint32], check),
+    "mr_store_close": (None, [POINTER(MrStore)], None),
+    "mr_store_set_clock": (None, [POINTER(MrStore), MrStoreClock, POINTER(MrUserdata)], None),
+    "mr_store_set_actor": (c_int, [POINTER(MrStore), c_char_p], check),
+    "mr_store_node_register": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_node_list": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_node_show": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_node_set_status": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_node_delete": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_customer_create": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_customer_list": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_customer_show": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_customer_set_plan": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_customer_delete": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_pod_create": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_pod_list": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_pod_show": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_pod_delete": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_add": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_list": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_show": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_enable": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_disable": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_rename": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_set_expiry": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_peer_remove": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_token_issue": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_token_list": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_token_revoke": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_token_set_expiry": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_audit_list": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_node_desired": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_node_generation": (c_int, [POINTER(MrStore), c_char_p, POINTER(ctypes.c_int64)],
+                                 check),
+    "mr_store_token_verify": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_overview": (c_int, [POINTER(MrStore), POINTER(c_void_p)], check),
+    "mr_store_tick": (c_int, [POINTER(MrStore)], check),
+    "mr_store_next_expiry": (c_int, [POINTER(MrStore), POINTER(ctypes.c_int64)], check),
+    "mr_store_node_report": (c_int, [POINTER(MrStore), c_char_p, c_char_p, POINTER(c_void_p)],
+                             check),
+    "mr_store_usage": (c_int, [POINTER(MrStore), c_char_p, POINTER(c_void_p)], check),
+    "mr_store_backup_key_create": (c_int, [c_char_p], check),
+    "mr_store_backup": (c_int, [POINTER(MrStore), c_char_p, c_char_p], check),
+    "mr_store_restore": (c_int, [c_char_p, c_char_p, c_char_p], check),
+
     # state
 }
 
