@@ -9,6 +9,9 @@
 # step 1 and MR_SKIP_DISTCHECK=1 to skip step 4 when iterating locally.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+# Tiers that cannot run here must fail the full run, not skip quietly: the
+# packages they need are installed by tests/deps.sh.
+export MR_VM_REQUIRE="${MR_VM_REQUIRE:-1}"
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 log=$top/_build/logs

@@ -12,10 +12,11 @@ PACKAGES="
 	libssl-dev openssl check
 	libsqlite3-dev sqlite3 libjansson-dev
 	libmnl-dev libnftnl-dev
-	libmicrohttpd-dev curl
+	libmicrohttpd-dev curl libcurl4-openssl-dev libqrencode-dev
 	python3
 	wireguard-tools wireguard-go iproute2 nftables procps iputils-ping
 	valgrind
+	qemu-system-x86 busybox-static cpio kmod
 "
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: apt-get update"

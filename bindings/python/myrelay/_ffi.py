@@ -104,6 +104,8 @@ MrLogFn = ctypes.CFUNCTYPE(None, c_int, c_char_p, POINTER(MrLogUserdata))
 
 
 # link
+# wg
+# fw
 # store
 class MrStore(Structure):
     """struct mr_store: an opaque open store (handle only)."""
@@ -281,6 +283,7 @@ PROTOTYPES = {
     "mr_store_backup": (c_int, [POINTER(MrStore), c_char_p, c_char_p], check),
     "mr_store_restore": (c_int, [c_char_p, c_char_p, c_char_p], check),
 
+    # api
     # state
 }
 
