@@ -16,5 +16,6 @@
 #include <myrelay/name.h>
 #include <myrelay/ctx.h>
 #include <myrelay/store.h>
+#include <myrelay/link.h>
 
 #endif

@@ -104,6 +104,10 @@ MrLogFn = ctypes.CFUNCTYPE(None, c_int, c_char_p, POINTER(MrLogUserdata))
 
 
 # link
+class MrLinkList(Structure):
+    """struct mr_link_list: an opaque snapshot of links (handle only)."""
+
+
 # wg
 # fw
 # store
@@ -234,6 +238,25 @@ PROTOTYPES = {
     "mr_ctx_get_wireguard_go": (c_char_p, [POINTER(MrCtx)], None),
 
     # link
+    "mr_link_create_wireguard": (c_int, [POINTER(MrCtx), c_char_p], check),
+    "mr_link_delete": (c_int, [POINTER(MrCtx), c_char_p], check),
+    "mr_link_exists": (c_int, [POINTER(MrCtx), c_char_p, POINTER(c_bool)], check),
+    "mr_link_dump": (c_int, [POINTER(MrCtx), c_char_p, POINTER(POINTER(MrLinkList))], check),
+    "mr_link_get": (c_int, [POINTER(MrCtx), c_char_p, POINTER(POINTER(MrLinkList))], check),
+    "mr_link_list_free": (None, [POINTER(MrLinkList)], None),
+    "mr_link_list_count": (c_size_t, [POINTER(MrLinkList)], None),
+    "mr_link_list_name": (c_char_p, [POINTER(MrLinkList), c_size_t], None),
+    "mr_link_list_info": (c_int, [POINTER(MrLinkList), c_size_t, POINTER(c_uint32),
+                                  POINTER(c_uint32), POINTER(c_bool), POINTER(c_char_p)], check),
+    "mr_link_set_mtu": (c_int, [POINTER(MrCtx), c_char_p, c_uint32], check),
+    "mr_link_set_up": (c_int, [POINTER(MrCtx), c_char_p, c_bool], check),
+    "mr_link_get_addresses": (c_int, [POINTER(MrCtx), c_char_p, POINTER(POINTER(MrPrefix)),
+                                      POINTER(c_size_t)], check),
+    "mr_link_set_addresses": (c_int, [POINTER(MrCtx), c_char_p, POINTER(MrPrefix), c_size_t,
+                                      POINTER(c_size_t), POINTER(c_size_t)], check),
+    "mr_link_default_route_ifaces": (c_int, [POINTER(MrCtx), c_int,
+                                             POINTER(POINTER(MrLinkList))], check),
+
     # wg
     # fw
     # pod
