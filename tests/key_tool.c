@@ -3,8 +3,8 @@
  * Helper of tests/key-wg.sh: drives the key module from stdin so that one
  * process can answer for thousands of keys.
  *
- *   key_tool pubkey     each line a private key -> its public key, or "ERR"
- *   key_tool reencode   each line a key -> decoded and encoded again, or "ERR"
+ *   key_tool pubkey     each line a private key -> its public key, or "!ERR"
+ *   key_tool reencode   each line a key -> decoded and encoded again, or "!ERR"
  *   key_tool genkey N   N new private keys
  *   key_tool genpsk N   N new preshared keys
  */
@@ -37,7 +37,7 @@ static int each_line(int pubkey)
 		if (n > 0 && line[n - 1] == '\n')
 			line[n - 1] = '\0';
 		if (mr_key_from_base64(&k, line) < 0) {
-			printf("ERR %s\n", mr_error_message());
+			printf("!ERR %s\n", mr_error_message());
 			continue;
 		}
 		if (pubkey && mr_key_public_from_private(&k, &k) < 0) {
