@@ -110,6 +110,8 @@ class MrLinkList(Structure):
 
 # wg
 # fw
+# pod
+# api
 # store
 class MrStore(Structure):
     """struct mr_store: an opaque open store (handle only)."""
