@@ -12,7 +12,7 @@ PACKAGES="
 	libssl-dev openssl check
 	libsqlite3-dev sqlite3 libjansson-dev
 	libmnl-dev libnftnl-dev
-	libmicrohttpd-dev curl libcurl4-openssl-dev libqrencode-dev
+	libmicrohttpd-dev curl libcurl4-openssl-dev libqrencode-dev qrencode zbar-tools
 	python3
 	wireguard-tools wireguard-go iproute2 nftables procps iputils-ping
 	valgrind

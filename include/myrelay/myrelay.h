@@ -17,5 +17,6 @@
 #include <myrelay/ctx.h>
 #include <myrelay/store.h>
 #include <myrelay/link.h>
+#include <myrelay/api.h>
 
 #endif

@@ -112,6 +112,10 @@ class MrLinkList(Structure):
 # fw
 # pod
 # api
+class MrApi(Structure):
+    """struct mr_api: an opaque API client (handle only)."""
+
+
 # store
 class MrStore(Structure):
     """struct mr_store: an opaque open store (handle only)."""
@@ -309,6 +313,22 @@ PROTOTYPES = {
     "mr_store_restore": (c_int, [c_char_p, c_char_p, c_char_p], check),
 
     # api
+    "mr_api_new": (c_int, [POINTER(POINTER(MrApi)), c_char_p, c_char_p, c_char_p], check),
+    "mr_api_free": (None, [POINTER(MrApi)], None),
+    "mr_api_set_allow_http": (c_int, [POINTER(MrApi), c_bool], check),
+    "mr_api_set_timeout": (c_int, [POINTER(MrApi), c_uint32], check),
+    "mr_api_set_connect_timeout": (c_int, [POINTER(MrApi), c_uint32], check),
+    "mr_api_set_user_agent": (c_int, [POINTER(MrApi), c_char_p], check),
+    "mr_api_set_max_response": (c_int, [POINTER(MrApi), c_size_t], check),
+    "mr_api_request": (c_int, [POINTER(MrApi), c_char_p, c_char_p, c_char_p,
+                               POINTER(ctypes.c_long), POINTER(c_void_p)], check),
+    "mr_api_request_timeout": (c_int, [POINTER(MrApi), c_char_p, c_char_p, c_char_p, c_uint32,
+                                       POINTER(ctypes.c_long), POINTER(c_void_p)], check),
+    "mr_api_last_status": (ctypes.c_long, [POINTER(MrApi)], None),
+    "mr_api_retry_after": (c_uint32, [POINTER(MrApi)], None),
+    "mr_api_get_url": (c_char_p, [POINTER(MrApi)], None),
+    "mr_api_free_body": (None, [POINTER(c_char)], None),
+
     # state
 }
 
