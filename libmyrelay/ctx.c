@@ -252,7 +252,8 @@ static int kernel_error(const struct nlmsghdr *nlh, const char *what)
  * numbers (late replies to an earlier, abandoned request) are skipped.
  */
 static int receive(mr_ctx *ctx, struct mnl_socket *nl, uint32_t first_seq, uint32_t last_seq,
-		   bool dump, mr__nl_cb cb, void *data, const char *what, bool *interrupted)
+		   bool dump, bool batch, mr__nl_cb cb, void *data, const char *what,
+		   bool *interrupted)
 {
 	uint32_t portid = mnl_socket_get_portid(nl);
 	int first_err = 0;
@@ -286,11 +287,22 @@ static int receive(mr_ctx *ctx, struct mnl_socket *nl, uint32_t first_seq, uint3
 			case NLMSG_NOOP:
 				continue;
 			case NLMSG_ERROR: {
-				int rc = kernel_error(nlh, what);
+				/* Only the first failure is reported: in a batch one
+				 * error often causes more, whose text would hide the
+				 * cause. */
+				int rc = first_err ? 0 : kernel_error(nlh, what);
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
-				if (rc < 0 && !first_err)
+				if (rc < 0)
 					first_err = rc;
 				if (last)
+					goto done;
+				/* nfnetlink refuses a whole batch (generation-id
+				 * mismatch, no nf_tables, no memory) with one error on
+				 * its BEGIN message and acks nothing else: waiting for
+				 * the last ack would only end in a timeout. */
+				if (batch && nlh->nlmsg_seq == first_seq &&
+				    nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error != 0)
 					goto done;
 				continue;
 			}
@@ -330,7 +342,7 @@ int mr__nl_talk(mr_ctx *ctx, struct mnl_socket *nl, struct nlmsghdr *nlh, mr__nl
 			nlh->nlmsg_flags |= NLM_F_ACK;
 		if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 			return mr__error_sys(errno, "%s: send", what);
-		rc = receive(ctx, nl, nlh->nlmsg_seq, nlh->nlmsg_seq, dump, cb, data, what,
+		rc = receive(ctx, nl, nlh->nlmsg_seq, nlh->nlmsg_seq, dump, false, cb, data, what,
 			     &interrupted);
 		if (rc < 0 || !dump || !interrupted)
 			return rc;
@@ -353,7 +365,7 @@ int mr__nl_talk_many(mr_ctx *ctx, struct mnl_socket *nl, const void *buf, size_t
 
 	if (mnl_socket_sendto(nl, buf, len) < 0)
 		return mr__error_sys(errno, "%s: send", what);
-	return receive(ctx, nl, first_seq, last_seq, false, cb, data, what, &interrupted);
+	return receive(ctx, nl, first_seq, last_seq, false, true, cb, data, what, &interrupted);
 }
 
 static int family_attr_cb(const struct nlattr *attr, void *data)

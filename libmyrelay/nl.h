@@ -64,7 +64,9 @@ MR_HIDDEN int mr__nl_talk(mr_ctx *ctx, struct mnl_socket *nl, struct nlmsghdr *n
 /*
  * Send a buffer holding several requests (sequence numbers first_seq ..
  * last_seq, each with NLM_F_ACK, e.g. an nftables batch) and collect every
- * ack. The first error wins; its extended-ack text is kept.
+ * ack. The first error wins; its extended-ack text is kept. An error on the
+ * message with first_seq (an nfnetlink batch refused as a whole) ends the
+ * wait at once.
  */
 MR_HIDDEN int mr__nl_talk_many(mr_ctx *ctx, struct mnl_socket *nl, const void *buf, size_t len,
 			       uint32_t first_seq, uint32_t last_seq, mr__nl_cb cb, void *data,

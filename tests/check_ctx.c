@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include <linux/if_link.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <arpa/inet.h>
+#include <time.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -248,6 +252,65 @@ START_TEST(test_nl_error_mapping)
 }
 END_TEST
 
+/* nfnetlink refuses a whole batch (here: a stale generation id) with one
+ * error on the BEGIN message and no other ack: the batch call must return
+ * that error at once, not wait for the last ack until its timeout. */
+static struct nlmsghdr *put_nfnl(char *buf, uint16_t type, uint16_t flags, uint32_t seq,
+				 uint16_t res_id)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_INET;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(res_id);
+	return nlh;
+}
+
+START_TEST(test_nl_batch_refused_whole)
+{
+	mr_ctx *ctx;
+	struct mnl_socket *nl;
+	static char buf[8192];
+	struct nlmsghdr *nlh;
+	size_t len = 0;
+	uint32_t first, mid, last;
+	struct timespec t0, t1;
+	double dt;
+	int rc;
+
+	enter_private_netns();
+	ck_mr_ok(mr_ctx_new(&ctx));
+	ck_mr_ok(mr__ctx_socket(ctx, NETLINK_NETFILTER, &nl));
+	memset(buf, 0, sizeof(buf));
+	first = mr__ctx_seq(ctx);
+	mid = mr__ctx_seq(ctx);
+	last = mr__ctx_seq(ctx);
+	nlh = put_nfnl(buf, NFNL_MSG_BATCH_BEGIN, 0, first, NFNL_SUBSYS_NFTABLES);
+	mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(0x7fffffff)); /* never the current id */
+	len += nlh->nlmsg_len;
+	nlh = put_nfnl(buf + len, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK,
+		       mid, 0);
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, "mr_ctx_test");
+	len += nlh->nlmsg_len;
+	nlh = put_nfnl(buf + len, NFNL_MSG_BATCH_END, NLM_F_ACK, last, NFNL_SUBSYS_NFTABLES);
+	len += nlh->nlmsg_len;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = mr__nl_talk_many(ctx, nl, buf, len, first, last, NULL, NULL, "stale batch");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	ck_assert_msg(rc < 0 && rc != MR_ETIMEOUT, "stale batch: rc %d (%s)", rc, mr_error_message());
+	ck_assert_msg(dt < 5.0, "stale batch took %.1f s: waited for acks that never come", dt);
+	ck_assert_msg(strstr(mr_error_message(), "stale batch: ") == mr_error_message(), "%s",
+		      mr_error_message());
+	mr_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ctx");
@@ -264,6 +327,7 @@ int main(void)
 	if (geteuid() == 0) {
 		tcase_add_test(priv, test_nl_dump_links);
 		tcase_add_test(priv, test_nl_error_mapping);
+		tcase_add_test(priv, test_nl_batch_refused_whole);
 		suite_add_tcase(s, priv);
 	} else {
 		fprintf(stderr, "check_ctx: NOT ROOT: the netlink tests in private namespaces "

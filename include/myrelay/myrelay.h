@@ -15,8 +15,11 @@
 #include <myrelay/conf.h>
 #include <myrelay/name.h>
 #include <myrelay/ctx.h>
+#include <myrelay/fw.h>
+#include <myrelay/wg.h>
 #include <myrelay/store.h>
 #include <myrelay/link.h>
 #include <myrelay/api.h>
+#include <myrelay/pod.h>
 
 #endif

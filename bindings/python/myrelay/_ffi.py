@@ -109,8 +109,39 @@ class MrLinkList(Structure):
 
 
 # wg
+class MrWgDevice(Structure):
+    """struct mr_wg_device: an opaque WireGuard device configuration (handle only)."""
+
+
+class MrWgPeer(Structure):
+    """struct mr_wg_peer: an opaque peer, borrowed from its device (handle only)."""
+
+
+class MrWgSyncStats(Structure):
+    """struct mr_wg_sync_stats: what mr_wg_sync() changed."""
+    _fields_ = [("added", c_uint32), ("removed", c_uint32), ("updated", c_uint32),
+                ("unchanged", c_uint32), ("device_changed", c_uint32), ("messages", c_uint32),
+                ("bytes_sent", c_uint64), ("reserved", c_uint64 * 4)]
+
+
 # fw
+class MrFwPod(Structure):
+    """struct mr_fw_pod: an opaque pod firewall spec (handle only)."""
+
+
 # pod
+class MrPodSpec(Structure):
+    """struct mr_pod_spec: an opaque desired pod (handle only)."""
+
+
+class MrPodReport(Structure):
+    """struct mr_pod_report: what mr_pod_apply() changed."""
+    _fields_ = [("link_created", c_uint32), ("mtu_changed", c_uint32),
+                ("up_changed", c_uint32), ("addresses_added", c_uint32),
+                ("addresses_removed", c_uint32), ("userspace_pid", ctypes.c_int32),
+                ("peers", MrWgSyncStats), ("reserved", c_uint64 * 4)]
+
+
 # api
 class MrApi(Structure):
     """struct mr_api: an opaque API client (handle only)."""
@@ -129,6 +160,7 @@ class MrUserdata(Structure):
 MrStoreClock = ctypes.CFUNCTYPE(ctypes.c_int64, POINTER(MrUserdata))
 
 
+# state
 # ---------------------------------------------------------------------------
 # The prototype table
 # ---------------------------------------------------------------------------
@@ -264,8 +296,92 @@ PROTOTYPES = {
                                              POINTER(POINTER(MrLinkList))], check),
 
     # wg
+    "mr_wg_device_new": (c_int, [POINTER(POINTER(MrWgDevice))], check),
+    "mr_wg_device_free": (None, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_set_private_key": (c_int, [POINTER(MrWgDevice), POINTER(MrKey)], check),
+    "mr_wg_device_has_private_key": (c_bool, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_get_private_key": (c_int, [POINTER(MrWgDevice), POINTER(MrKey)], check),
+    "mr_wg_device_get_public_key": (c_int, [POINTER(MrWgDevice), POINTER(MrKey)], check),
+    "mr_wg_device_set_listen_port": (c_int, [POINTER(MrWgDevice), c_uint32], check),
+    "mr_wg_device_has_listen_port": (c_bool, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_get_listen_port": (c_uint32, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_set_fwmark": (c_int, [POINTER(MrWgDevice), c_uint32], check),
+    "mr_wg_device_has_fwmark": (c_bool, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_get_fwmark": (c_uint32, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_set_replace_peers": (c_int, [POINTER(MrWgDevice), c_bool], check),
+    "mr_wg_device_get_replace_peers": (c_bool, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_add_peer": (c_int, [POINTER(MrWgDevice), POINTER(MrKey),
+                                      POINTER(POINTER(MrWgPeer))], check),
+    "mr_wg_device_peer_count": (c_size_t, [POINTER(MrWgDevice)], None),
+    "mr_wg_device_peer": (POINTER(MrWgPeer), [POINTER(MrWgDevice), c_size_t], None),
+    "mr_wg_device_find_peer": (POINTER(MrWgPeer), [POINTER(MrWgDevice), POINTER(MrKey)], None),
+    "mr_wg_peer_get_public_key": (c_int, [POINTER(MrWgPeer), POINTER(MrKey)], check),
+    "mr_wg_peer_set_preshared_key": (c_int, [POINTER(MrWgPeer), POINTER(MrKey)], check),
+    "mr_wg_peer_has_preshared_key": (c_bool, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_preshared_key": (c_int, [POINTER(MrWgPeer), POINTER(MrKey)], check),
+    "mr_wg_peer_set_endpoint": (c_int, [POINTER(MrWgPeer), c_char_p], check),
+    "mr_wg_peer_has_endpoint": (c_bool, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_endpoint": (c_int, [POINTER(MrWgPeer), POINTER(c_char), c_size_t], check),
+    "mr_wg_peer_set_keepalive": (c_int, [POINTER(MrWgPeer), c_uint32], check),
+    "mr_wg_peer_has_keepalive": (c_bool, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_keepalive": (c_uint32, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_add_allowed_ip": (c_int, [POINTER(MrWgPeer), POINTER(MrPrefix)], check),
+    "mr_wg_peer_allowed_ip_count": (c_size_t, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_allowed_ip": (c_int, [POINTER(MrWgPeer), c_size_t, POINTER(MrPrefix)],
+                                  check),
+    "mr_wg_peer_set_replace_allowed_ips": (c_int, [POINTER(MrWgPeer), c_bool], check),
+    "mr_wg_peer_get_replace_allowed_ips": (c_bool, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_set_remove": (c_int, [POINTER(MrWgPeer), c_bool], check),
+    "mr_wg_peer_get_remove": (c_bool, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_set_update_only": (c_int, [POINTER(MrWgPeer), c_bool], check),
+    "mr_wg_peer_get_update_only": (c_bool, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_rx_bytes": (c_uint64, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_tx_bytes": (c_uint64, [POINTER(MrWgPeer)], None),
+    "mr_wg_peer_get_last_handshake": (c_int, [POINTER(MrWgPeer), POINTER(ctypes.c_int64),
+                                              POINTER(ctypes.c_int64)], check),
+    "mr_wg_peer_get_protocol_version": (c_uint32, [POINTER(MrWgPeer)], None),
+    "mr_wg_set": (c_int, [POINTER(MrCtx), c_char_p, POINTER(MrWgDevice)], check),
+    "mr_wg_get": (c_int, [POINTER(MrCtx), c_char_p, POINTER(POINTER(MrWgDevice))], check),
+    "mr_wg_sync": (c_int, [POINTER(MrCtx), c_char_p, POINTER(MrWgDevice), c_uint32,
+                           POINTER(MrWgSyncStats)], check),
+    "mr_wg_start_userspace": (c_int, [POINTER(MrCtx), c_char_p, POINTER(c_int)], check),
+    "mr_wg_stop_userspace": (c_int, [POINTER(MrCtx), c_char_p, c_int], check),
+
     # fw
+    "mr_fw_pod_new": (c_int, [POINTER(POINTER(MrFwPod)), c_char_p], check),
+    "mr_fw_pod_free": (None, [POINTER(MrFwPod)], None),
+    "mr_fw_pod_add_subnet": (c_int, [POINTER(MrFwPod), POINTER(MrPrefix)], check),
+    "mr_fw_pod_set_listen_port": (c_int, [POINTER(MrFwPod), c_uint32], check),
+    "mr_fw_pod_set_options": (c_int, [POINTER(MrFwPod), c_uint32], check),
+    "mr_fw_apply_pod": (c_int, [POINTER(MrCtx), POINTER(MrFwPod), POINTER(c_char_p), c_size_t],
+                        check),
+    "mr_fw_apply_pod_auto": (c_int, [POINTER(MrCtx), POINTER(MrFwPod)], check),
+    "mr_fw_remove_pod": (c_int, [POINTER(MrCtx), c_char_p], check),
+    "mr_fw_list_pods": (c_int, [POINTER(MrCtx), POINTER(POINTER(c_char_p)), POINTER(c_size_t)],
+                        check),
+    "mr_fw_counter_name": (c_char_p, [c_int], None),
+    "mr_fw_pod_counters": (c_int, [POINTER(MrCtx), c_char_p, POINTER(c_uint64),
+                                   POINTER(c_uint64), c_size_t], check),
+    "mr_fw_destroy": (c_int, [POINTER(MrCtx)], check),
+
     # pod
+    "mr_pod_spec_new": (c_int, [POINTER(POINTER(MrPodSpec)), c_char_p], check),
+    "mr_pod_spec_free": (None, [POINTER(MrPodSpec)], None),
+    "mr_pod_spec_get_ifname": (c_char_p, [POINTER(MrPodSpec)], None),
+    "mr_pod_spec_set_private_key": (c_int, [POINTER(MrPodSpec), POINTER(MrKey)], check),
+    "mr_pod_spec_set_listen_port": (c_int, [POINTER(MrPodSpec), c_uint32], check),
+    "mr_pod_spec_set_mtu": (c_int, [POINTER(MrPodSpec), c_uint32], check),
+    "mr_pod_spec_add_address": (c_int, [POINTER(MrPodSpec), POINTER(MrPrefix)], check),
+    "mr_pod_spec_set_options": (c_int, [POINTER(MrPodSpec), c_uint32], check),
+    "mr_pod_spec_set_uplinks": (c_int, [POINTER(MrPodSpec), POINTER(c_char_p), c_size_t], check),
+    "mr_pod_spec_add_peer": (c_int, [POINTER(MrPodSpec), POINTER(MrKey), POINTER(MrKey),
+                                     POINTER(MrPrefix), c_size_t], check),
+    "mr_pod_spec_peer_count": (c_size_t, [POINTER(MrPodSpec)], None),
+    "mr_pod_apply": (c_int, [POINTER(MrCtx), POINTER(MrPodSpec), POINTER(MrPodReport)], check),
+    "mr_pod_teardown": (c_int, [POINTER(MrCtx), c_char_p], check),
+    "mr_pod_list": (c_int, [POINTER(MrCtx), POINTER(POINTER(c_char_p)),
+                            POINTER(POINTER(c_uint32)), POINTER(c_size_t)], check),
+
     # store
     "mr_store_open": (c_int, [POINTER(POINTER(MrStore)), c_char_p, c_uint32], check),
     "mr_store_close": (None, [POINTER(MrStore)], None),
