@@ -103,10 +103,10 @@ put_abs() {
 	cp -L "$1" "$stage$1"
 }
 
-# Copy the shared libraries of ELF program $1 (and its dynamic loader) at
-# their host paths. $2: LD_LIBRARY_PATH the program runs with (libtool's).
-# Libraries outside glibc's built-in search path are found in the VM through
-# LD_LIBRARY_PATH, built from /mrvm/libdirs (the image has no ld.so.cache).
+# Copy the shared libraries of ELF program $1 (and its dynamic loader).
+# $2: LD_LIBRARY_PATH the program runs with (libtool's). System libraries keep
+# their host paths; others (the build tree's libmyrelay) go to /mrvm/lib, found
+# through LD_LIBRARY_PATH built from /mrvm/libdirs (no ld.so.cache in the image).
 copy_libs() {
 	if ! deps=$(LD_LIBRARY_PATH=$2 ldd "$1" 2>&1); then
 		case $deps in
@@ -118,11 +118,19 @@ copy_libs() {
 	echo "$deps" | sed -n -e 's/^.*=> \(\/[^ ]*\) (0x.*$/\1/p' \
 		-e 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p' |
 	while read -r lib; do
-		put_abs "$lib"
 		d=$(dirname "$lib")
 		case $d in
-		/lib/x86_64-linux-gnu|/usr/lib/x86_64-linux-gnu|/lib|/usr/lib|/lib64) ;;
-		*) grep -qxF "$d" "$stage/mrvm/libdirs" || echo "$d" >>"$stage/mrvm/libdirs" ;;
+		/lib/x86_64-linux-gnu|/usr/lib/x86_64-linux-gnu|/lib|/usr/lib|/lib64)
+			put_abs "$lib" ;;
+		*)
+			# Not at the host path: the VM mounts a tmpfs on /tmp, which
+			# would hide a build tree that lives there (a CI clone may).
+			mkdir -p "$stage/mrvm/lib"
+			[ -e "$stage/mrvm/lib/$(basename "$lib")" ] ||
+				cp -L "$lib" "$stage/mrvm/lib/"
+			grep -qxF /mrvm/lib "$stage/mrvm/libdirs" ||
+				echo /mrvm/lib >>"$stage/mrvm/libdirs"
+			;;
 		esac
 	done
 }
