@@ -283,8 +283,11 @@ class TestCli(CliCase):
         self.assertIn(self.state["laptop"]["public_key"], dump)
         self.assertNotIn(priv, dump)
         raw = base64.b64decode(priv)
-        for name in os.listdir(F.data):
-            path = os.path.join(F.data, name)
+        # Every file, also those under backups/ (scheduled backups).
+        files = [os.path.join(d, n) for d, _, names in os.walk(F.data) for n in names]
+        self.assertIn(os.path.join(F.data, "store.db"), files)
+        for path in files:
+            name = os.path.relpath(path, F.data)
             with open(path, "rb") as f:
                 blob = f.read()
             self.assertNotIn(priv.encode(), blob, name)

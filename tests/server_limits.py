@@ -462,7 +462,7 @@ class ServerLimits(unittest.TestCase):
         names = re.findall(r'\{ "([a-z-]+)", O_[A-Z]+,', src)
         self.assertGreater(len(names), 15)
         help_text = ""
-        for cmd in ("init", "run", "cert"):
+        for cmd in ("init", "run", "cert", "backup", "restore"):
             p = subprocess.run([sc.SERVER, cmd, "--help"], capture_output=True, text=True)
             self.assertEqual(p.returncode, 0)
             help_text += p.stdout

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +38,11 @@ static const struct kind_info kinds[] = {
 int cli_resolve(const char *kind, const char *arg, char **out_id)
 {
 	const struct kind_info *k = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	json_t *ans = NULL, *item;
+	size_t i;
 	int rc;
 
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+	for (i = 0; i < ARRAY_SIZE(kinds); i++)
 		if (strcmp(kinds[i].kind, kind) == 0)
 			k = &kinds[i];
 	if (!k)
@@ -56,63 +57,59 @@ int cli_resolve(const char *kind, const char *arg, char **out_id)
 	rc = cli_request("GET", k->list_path, NULL, &ans, NULL);
 	if (rc)
 		return rc;
-	list = fe_json_get(ans, k->list_member);
-	for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-		const char *name = fe_json_get_str(list->items[i], "name");
-		const char *id = fe_json_get_str(list->items[i], "id");
+	json_array_foreach(json_object_get(ans, k->list_member), i, item) {
+		const char *name = jstr(item, "name"), *id = jstr(item, "id");
 
 		if (name && id && strcmp(name, arg) == 0) {
 			*out_id = strdup(id);
-			fe_json_free(ans);
+			json_decref(ans);
 			return *out_id ? 0 : cli_fail("out of memory");
 		}
 	}
-	fe_json_free(ans);
+	json_decref(ans);
 	return cli_fail("no %s named \"%s\" (see `%s %s list`)", kind, arg, PROG, kind);
 }
 
 /* "/v1/<what>/<escaped id>[/<tail>]" */
 static char *object_path(const char *what, const char *id, const char *tail)
 {
-	struct fe_buf b;
+	char *p = NULL;
+	size_t len;
+	FILE *f = open_memstream(&p, &len);
 
-	fe_buf_init(&b);
-	fe_buf_addf(&b, "/v1/%s/", what);
-	cli_path_escape(&b, id);
-	if (tail)
-		fe_buf_addf(&b, "/%s", tail);
-	return fe_buf_steal(&b, NULL);
+	if (f) {
+		fprintf(f, "/v1/%s/", what);
+		cli_path_escape(f, id);
+		if (tail)
+			fprintf(f, "/%s", tail);
+	}
+	return cli_text_end(f, &p);
 }
 
-/* Append "?k=v" / "&k=v" with v escaped. */
-static void query_add(struct fe_buf *b, const char *key, const char *value)
+/* A path with a query: base, then "?k=v" / "&k=v" for each value given
+ * (escaped). The list ends with a NULL key. */
+static char *query_path(const char *base, ...)
 {
-	if (!value)
-		return;
-	fe_buf_add(b, strchr(b->p ? b->p : "", '?') ? "&" : "?");
-	fe_buf_add(b, key);
-	fe_buf_add(b, "=");
-	cli_path_escape(b, value);
-}
+	const char *key, *sep = "?";
+	char *p = NULL;
+	size_t len;
+	va_list ap;
+	FILE *f = open_memstream(&p, &len);
 
-static void member_str(struct fe_buf *b, bool *first, const char *key, const char *value)
-{
-	if (!value)
-		return;
-	fe_buf_add(b, *first ? "" : ",");
-	*first = false;
-	fe_buf_json_string(b, key, strlen(key));
-	fe_buf_add(b, ":");
-	fe_buf_json_string(b, value, strlen(value));
-}
+	if (f)
+		fputs(base, f);
+	va_start(ap, base);
+	while (f && (key = va_arg(ap, const char *))) {
+		const char *value = va_arg(ap, const char *);
 
-static void member_raw(struct fe_buf *b, bool *first, const char *key, const char *raw)
-{
-	fe_buf_add(b, *first ? "" : ",");
-	*first = false;
-	fe_buf_json_string(b, key, strlen(key));
-	fe_buf_add(b, ":");
-	fe_buf_add(b, raw);
+		if (!value)
+			continue;
+		fprintf(f, "%s%s=", sep, key);
+		cli_path_escape(f, value);
+		sep = "&";
+	}
+	va_end(ap);
+	return cli_text_end(f, &p);
 }
 
 static int parse_int(const char *opt, const char *text, int64_t *out)
@@ -137,22 +134,24 @@ static int no_more_args(int argc, char **argv, int want, const char *what)
 
 /* Print an answer holding a secret shown once: to --token-out FILE (new,
  * 0600), or on standard output with a warning. */
-static int show_secret(const struct fe_json *ans, const char *token_out, const char *what)
+static int show_secret(const json_t *ans, const char *token_out, const char *what)
 {
-	const char *secret = fe_json_get_str(ans, "secret");
+	const char *secret = jstr(ans, "secret");
 
 	if (!secret)
 		return cli_fail("the server's answer has no token");
 	if (token_out) {
-		struct fe_buf b;
+		size_t n = strlen(secret);
+		char *line = malloc(n + 2);
 		int rc;
 
-		fe_buf_init(&b);
-		fe_buf_add(&b, secret);
-		fe_buf_add(&b, "\n");
-		rc = b.failed ? cli_fail("out of memory")
-			      : cli_write_private(token_out, b.p, b.len, true);
-		fe_buf_wipe_free(&b);
+		if (line) {
+			memcpy(line, secret, n);
+			memcpy(line + n, "\n", 2);
+		}
+		rc = line ? cli_write_private(token_out, line, n + 1, true)
+			  : cli_fail("out of memory");
+		fe_secret_free(line);
 		if (rc)
 			return rc;
 		printf("The %s token was written to %s (mode 0600).\n", what, token_out);
@@ -164,9 +163,9 @@ static int show_secret(const struct fe_json *ans, const char *token_out, const c
 
 /* Run one request and print the answer: raw JSON, or fn for people. */
 static int simple(const char *method, const char *path, const char *body,
-		  void (*human)(const struct fe_json *ans))
+		  void (*human)(const json_t *ans))
 {
-	struct fe_json *ans = NULL;
+	json_t *ans = NULL;
 	char *raw = NULL;
 	int rc = cli_request(method, path, body, &ans, &raw);
 
@@ -177,18 +176,31 @@ static int simple(const char *method, const char *path, const char *body,
 	else if (human)
 		human(ans);
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
-static void print_member_object(const struct fe_json *ans, const char *member)
+/* Run one request whose body is made with json_pack (reference taken). */
+static int simple_body(const char *method, const char *path, json_t *v,
+		       void (*human)(const json_t *ans))
 {
-	cli_print_object(fe_json_get(ans, member), NULL);
+	char *body = NULL;
+	int rc = cli_body(v, &body);
+
+	if (!rc)
+		rc = simple(method, path, body, human);
+	fe_secret_free(body);
+	return rc;
+}
+
+static void print_member_object(const json_t *ans, const char *member)
+{
+	cli_print_object(json_object_get(ans, member), NULL);
 }
 
 /* --- nodes ------------------------------------------------------------------- */
 
-static void human_node(const struct fe_json *ans)
+static void human_node(const json_t *ans)
 {
 	print_member_object(ans, "node");
 }
@@ -210,10 +222,8 @@ static int node_add(int argc, char **argv)
 	};
 	const char *region = NULL, *endpoint = NULL, *pool4 = NULL, *pool6 = NULL,
 		   *token_out = NULL;
-	struct fe_buf body;
-	struct fe_json *ans = NULL;
-	char *raw = NULL, num[32];
-	bool first = true;
+	json_t *ans = NULL, *req;
+	char *raw = NULL, *body = NULL;
 	int c, rc;
 	struct {
 		const char *key;
@@ -264,45 +274,41 @@ static int node_add(int argc, char **argv)
 		return rc;
 	if (!region || !endpoint)
 		return USAGE_ERR("--region and --endpoint are required");
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{");
-	member_str(&body, &first, "name", argv[optind]);
-	member_str(&body, &first, "region", region);
-	member_str(&body, &first, "endpoint", endpoint);
-	member_str(&body, &first, "ipv4_pool", pool4);
-	member_str(&body, &first, "ipv6_pool", pool6);
-	for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
+	req = json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "name", argv[optind], "region", region,
+			"endpoint", endpoint, "ipv4_pool", pool4, "ipv6_pool", pool6);
+	for (size_t i = 0; req && i < ARRAY_SIZE(nums); i++) {
 		int64_t v;
 
 		if (!nums[i].text)
 			continue;
 		if ((rc = parse_int(opts[i + 4].name, nums[i].text, &v))) {
-			fe_buf_free(&body);
+			json_decref(req);
 			return rc;
 		}
-		snprintf(num, sizeof(num), "%" PRId64, v);
-		member_raw(&body, &first, nums[i].key, num);
+		if (json_object_set_new(req, nums[i].key, json_integer(v)) < 0) {
+			json_decref(req);
+			req = NULL;
+		}
 	}
-	fe_buf_add(&body, "}");
-	rc = body.failed ? cli_fail("out of memory")
-			 : cli_request("POST", "/v1/nodes", body.p, &ans, &raw);
-	fe_buf_free(&body);
+	rc = cli_body(req, &body);
+	if (!rc)
+		rc = cli_request("POST", "/v1/nodes", body, &ans, &raw);
+	free(body);
 	if (rc)
 		return rc;
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		const struct fe_json *node = fe_json_get(ans, "node");
+		const json_t *node = json_object_get(ans, "node");
 
-		printf("Added node %s (%s).\n", fe_json_get_str(node, "name"),
-		       fe_json_get_str(node, "id"));
+		printf("Added node %s (%s).\n", jstr(node, "name"), jstr(node, "id"));
 		rc = show_secret(ans, token_out, "node");
 		if (!rc)
 			printf(
 			    "Give it to myrelay-agent on the node (its token file, mode 0600).\n");
 	}
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return rc;
 }
 
@@ -314,11 +320,10 @@ static int node_list(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *status = NULL, *region = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	json_t *ans = NULL, *n;
 	struct cli_table t;
-	struct fe_buf p;
-	char *raw = NULL;
+	char *raw = NULL, *path;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -331,37 +336,30 @@ static int node_list(int argc, char **argv)
 	}
 	if ((rc = no_more_args(argc, argv, 0, "")))
 		return rc;
-	fe_buf_init(&p);
-	fe_buf_add(&p, "/v1/nodes");
-	query_add(&p, "status", status);
-	query_add(&p, "region", region);
-	rc = p.failed ? cli_fail("out of memory") : cli_request("GET", p.p, NULL, &ans, &raw);
-	fe_buf_free(&p);
+	path = query_path("/v1/nodes", "status", status, "region", region, NULL);
+	rc = path ? cli_request("GET", path, NULL, &ans, &raw) : cli_fail("out of memory");
+	free(path);
 	if (rc)
 		return rc;
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		list = fe_json_get(ans, "nodes");
 		cli_table_init(&t, 8,
 			       (const char *[]){"NAME", "ID", "REGION", "ENDPOINT", "STATUS",
 						"PODS", "GENERATION", "LAST SEEN"});
-		for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-			const struct fe_json *n = list->items[i];
+		json_array_foreach(json_object_get(ans, "nodes"), i, n) {
 			char pods[32], gen[64], seen[64];
 
-			snprintf(pods, sizeof(pods), "%" PRId64 "/%" PRId64,
-				 fe_json_get_int(n, "pods", 0), fe_json_get_int(n, "max_pods", 0));
+			snprintf(pods, sizeof(pods), "%" PRId64 "/%" PRId64, jint(n, "pods"),
+				 jint(n, "max_pods"));
 			snprintf(gen, sizeof(gen), "%" PRId64 " (applied %s)",
-				 fe_json_get_int(n, "generation", 0),
-				 cli_fmt_value(fe_json_get(n, "applied_generation"), seen,
+				 jint(n, "generation"),
+				 cli_fmt_value(json_object_get(n, "applied_generation"), seen,
 					       sizeof(seen)));
-			cli_fmt_time(fe_json_get(n, "last_seen"), seen, sizeof(seen));
-			cli_table_add(&t, (const char *[]){
-					      fe_json_get_str(n, "name"), fe_json_get_str(n, "id"),
-					      fe_json_get_str(n, "region"),
-					      fe_json_get_str(n, "endpoint"),
-					      fe_json_get_str(n, "status"), pods, gen, seen});
+			cli_fmt_time(json_object_get(n, "last_seen"), seen, sizeof(seen));
+			cli_table_add(&t, (const char *[]){jstr(n, "name"), jstr(n, "id"),
+							   jstr(n, "region"), jstr(n, "endpoint"),
+							   jstr(n, "status"), pods, gen, seen});
 		}
 		if (t.nrow == 1)
 			printf("No nodes: add one with `%s node add NAME --region R --endpoint "
@@ -372,12 +370,12 @@ static int node_list(int argc, char **argv)
 		cli_table_free(&t);
 	}
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
 static int node_one(int argc, char **argv, const char *method, const char *tail, const char *body,
-		    void (*human)(const struct fe_json *))
+		    void (*human)(const json_t *))
 {
 	char *id = NULL, *path;
 	int c, rc;
@@ -400,12 +398,11 @@ static int node_show(int argc, char **argv)
 	return node_one(argc, argv, "GET", NULL, NULL, human_node);
 }
 
-static void human_status_changed(const struct fe_json *ans)
+static void human_status_changed(const json_t *ans)
 {
-	const struct fe_json *node = fe_json_get(ans, "node");
+	const json_t *node = json_object_get(ans, "node");
 
-	printf("Node %s is now %s.\n", fe_json_get_str(node, "name"),
-	       fe_json_get_str(node, "status"));
+	printf("Node %s is now %s.\n", jstr(node, "name"), jstr(node, "status"));
 }
 
 static int node_drain(int argc, char **argv)
@@ -420,17 +417,18 @@ static int node_activate(int argc, char **argv)
 			human_status_changed);
 }
 
-static void human_deleted(const struct fe_json *ans)
+static void human_deleted(const json_t *ans)
 {
-	const struct fe_json *pods = fe_json_get(ans, "pods");
-	const struct fe_json *peers = fe_json_get(ans, "peers");
+	const json_t *pods = json_object_get(ans, "pods");
+	const json_t *peers = json_object_get(ans, "peers");
 
-	printf("Removed %s",
-	       fe_json_get_str(ans, "deleted") ? fe_json_get_str(ans, "deleted") : "it");
-	if (pods && pods->type == FE_JSON_INT)
-		printf(" and its %" PRId64 " pod%s", pods->i, pods->i == 1 ? "" : "s");
-	if (peers && peers->type == FE_JSON_INT)
-		printf(" and its %" PRId64 " device%s", peers->i, peers->i == 1 ? "" : "s");
+	printf("Removed %s", jstr(ans, "deleted") ? jstr(ans, "deleted") : "it");
+	if (json_is_integer(pods))
+		printf(" and its %" PRId64 " pod%s", jint(ans, "pods"),
+		       jint(ans, "pods") == 1 ? "" : "s");
+	if (json_is_integer(peers))
+		printf(" and its %" PRId64 " device%s", jint(ans, "peers"),
+		       jint(ans, "peers") == 1 ? "" : "s");
 	printf(".\n");
 }
 
@@ -441,8 +439,7 @@ static int remove_with_force(int argc, char **argv, const char *kind, const char
 	    {NULL, 0, NULL, 0},
 	};
 	bool force = false;
-	char *id = NULL, *path;
-	struct fe_buf p;
+	char *id = NULL, *path, *full;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -456,15 +453,12 @@ static int remove_with_force(int argc, char **argv, const char *kind, const char
 		return rc;
 	path = object_path(what, id, NULL);
 	free(id);
-	if (!path)
-		return cli_fail("out of memory");
-	fe_buf_init(&p);
-	fe_buf_add(&p, path);
-	if (force)
-		fe_buf_add(&p, "?force=true");
+	full = path ? query_path(path, "force", force ? "true" : NULL, NULL) : NULL;
 	free(path);
-	rc = p.failed ? cli_fail("out of memory") : simple("DELETE", p.p, NULL, human_deleted);
-	fe_buf_free(&p);
+	if (!full)
+		return cli_fail("out of memory");
+	rc = simple("DELETE", full, NULL, human_deleted);
+	free(full);
 	if (rc == EXIT_FAIL && !force && mr_api_last_status(cli.api) == 409)
 		fprintf(stderr, "hint: add --force to remove its pods (and their devices) too\n");
 	return rc;
@@ -504,24 +498,24 @@ int cmd_node(int argc, char **argv)
 
 /* --- customers --------------------------------------------------------------- */
 
-static void human_customer(const struct fe_json *ans)
+static void human_customer(const json_t *ans)
 {
 	print_member_object(ans, "customer");
 }
 
-static int limit_member(struct fe_buf *body, bool *first, const char *limit)
+/* --limit as the member transfer_limit of req (nothing without limit). */
+static int limit_member(json_t *req, const char *limit)
 {
 	int64_t v;
-	char num[32];
 
-	if (!limit)
+	if (!limit || !req)
 		return 0;
 	if (cli_parse_bytes(limit, &v) < 0)
 		return USAGE_ERR("--limit: \"%s\" is not a size (bytes per month: 0 or unlimited, "
 				 "500G, 1.5T, 100GiB)",
 				 limit);
-	snprintf(num, sizeof(num), "%" PRId64, v);
-	member_raw(body, first, "transfer_limit", num);
+	if (json_object_set_new(req, "transfer_limit", json_integer(v)) < 0)
+		return cli_fail("out of memory");
 	return 0;
 }
 
@@ -532,8 +526,7 @@ static int customer_add(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *limit = NULL;
-	struct fe_buf body;
-	bool first = true;
+	json_t *req;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -543,26 +536,20 @@ static int customer_add(int argc, char **argv)
 	}
 	if ((rc = no_more_args(argc, argv, 1, "the customer's name")))
 		return rc;
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{");
-	member_str(&body, &first, "name", argv[optind]);
-	if ((rc = limit_member(&body, &first, limit))) {
-		fe_buf_free(&body);
+	req = json_pack("{s:s}", "name", argv[optind]);
+	if ((rc = limit_member(req, limit))) {
+		json_decref(req);
 		return rc;
 	}
-	fe_buf_add(&body, "}");
-	rc = body.failed ? cli_fail("out of memory")
-			 : simple("POST", "/v1/customers", body.p, human_customer);
-	fe_buf_free(&body);
-	return rc;
+	return simple_body("POST", "/v1/customers", req, human_customer);
 }
 
 static int customer_list(int argc, char **argv)
 {
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	json_t *ans = NULL, *cu;
 	struct cli_table t;
 	char *raw = NULL;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, NULL)) != -1)
@@ -574,25 +561,22 @@ static int customer_list(int argc, char **argv)
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		list = fe_json_get(ans, "customers");
 		cli_table_init(
 		    &t, 6,
 		    (const char *[]){"NAME", "ID", "STATUS", "PODS", "MONTHLY LIMIT", "CREATED"});
-		for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-			const struct fe_json *cu = list->items[i];
+		json_array_foreach(json_object_get(ans, "customers"), i, cu) {
 			char pods[32], limit[32], created[64];
-			int64_t l = fe_json_get_int(cu, "transfer_limit", 0);
+			int64_t l = jint(cu, "transfer_limit");
 
-			snprintf(pods, sizeof(pods), "%" PRId64, fe_json_get_int(cu, "pods", 0));
+			snprintf(pods, sizeof(pods), "%" PRId64, jint(cu, "pods"));
 			if (l)
 				cli_fmt_bytes(l, limit, sizeof(limit));
 			else
 				snprintf(limit, sizeof(limit), "unlimited");
-			cli_fmt_time(fe_json_get(cu, "created"), created, sizeof(created));
-			cli_table_add(&t, (const char *[]){fe_json_get_str(cu, "name"),
-							   fe_json_get_str(cu, "id"),
-							   fe_json_get_str(cu, "status"), pods,
-							   limit, created});
+			cli_fmt_time(json_object_get(cu, "created"), created, sizeof(created));
+			cli_table_add(&t,
+				      (const char *[]){jstr(cu, "name"), jstr(cu, "id"),
+						       jstr(cu, "status"), pods, limit, created});
 		}
 		if (t.nrow == 1)
 			printf("No customers: add one with `%s customer add NAME`.\n", PROG);
@@ -601,7 +585,7 @@ static int customer_list(int argc, char **argv)
 		cli_table_free(&t);
 	}
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
@@ -631,8 +615,7 @@ static int customer_plan(int argc, char **argv)
 	};
 	const char *limit = NULL;
 	char *id = NULL, *path = NULL;
-	struct fe_buf body;
-	bool first = true;
+	json_t *req;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -644,21 +627,23 @@ static int customer_plan(int argc, char **argv)
 		return rc;
 	if (!limit)
 		return USAGE_ERR("--limit BYTES is required (0 or unlimited for no limit)");
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{");
-	if ((rc = limit_member(&body, &first, limit))) {
-		fe_buf_free(&body);
+	req = json_object();
+	if ((rc = limit_member(req, limit))) {
+		json_decref(req);
 		return rc;
 	}
-	fe_buf_add(&body, "}");
 	if (!(rc = cli_resolve("customer", argv[optind], &id))) {
 		path = object_path("customers", id, "plan");
-		rc = path && !body.failed ? simple("POST", path, body.p, human_customer)
-					  : cli_fail("out of memory");
+		if (path) {
+			rc = simple_body("POST", path, req, human_customer);
+			req = NULL;
+		} else {
+			rc = cli_fail("out of memory");
+		}
 	}
+	json_decref(req);
 	free(id);
 	free(path);
-	fe_buf_free(&body);
 	return rc;
 }
 
@@ -691,9 +676,9 @@ static const char *const pod_keys[] = {
     "id",	  "customer",	 "node",      "interface", "status",  "error", "endpoint",
     "public_key", "listen_port", "addresses", "peers",	   "created", NULL};
 
-static void human_pod(const struct fe_json *ans)
+static void human_pod(const json_t *ans)
 {
-	cli_print_object(fe_json_get(ans, "pod"), pod_keys);
+	cli_print_object(json_object_get(ans, "pod"), pod_keys);
 }
 
 static int pod_create(int argc, char **argv)
@@ -705,10 +690,8 @@ static int pod_create(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *customer = NULL, *node = NULL, *token_out = NULL;
-	char *cu_id = NULL, *nd_id = NULL, *raw = NULL;
-	struct fe_json *ans = NULL;
-	struct fe_buf body;
-	bool first = true;
+	char *cu_id = NULL, *nd_id = NULL, *raw = NULL, *body = NULL;
+	json_t *ans = NULL;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -732,25 +715,21 @@ static int pod_create(int argc, char **argv)
 	if ((rc = cli_resolve("customer", customer, &cu_id)) ||
 	    (rc = cli_resolve("node", node, &nd_id)))
 		goto out;
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{");
-	member_str(&body, &first, "customer", cu_id);
-	member_str(&body, &first, "node", nd_id);
-	fe_buf_add(&body, "}");
-	rc = body.failed ? cli_fail("out of memory")
-			 : cli_request("POST", "/v1/pods", body.p, &ans, &raw);
-	fe_buf_free(&body);
+	rc = cli_body(json_pack("{s:s, s:s}", "customer", cu_id, "node", nd_id), &body);
+	if (!rc)
+		rc = cli_request("POST", "/v1/pods", body, &ans, &raw);
+	free(body);
 	if (rc)
 		goto out;
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		const struct fe_json *pod = fe_json_get(ans, "pod");
+		const json_t *pod = json_object_get(ans, "pod");
 
 		printf("Created pod %s (interface %s, port %" PRId64 ") for customer %s on node "
 		       "%s.\n",
-		       fe_json_get_str(pod, "id"), fe_json_get_str(pod, "interface"),
-		       fe_json_get_int(pod, "listen_port", 0), customer, node);
+		       jstr(pod, "id"), jstr(pod, "interface"), jint(pod, "listen_port"), customer,
+		       node);
 		rc = show_secret(ans, token_out, "pod");
 		if (!rc)
 			printf("The customer logs in with it: `%s login URL --token TOKEN --ca "
@@ -760,7 +739,7 @@ static int pod_create(int argc, char **argv)
 out:
 	if (raw)
 		mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	free(cu_id);
 	free(nd_id);
 	return rc;
@@ -775,11 +754,10 @@ static int pod_list(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *customer = NULL, *node = NULL, *status = NULL;
-	char *cu_id = NULL, *nd_id = NULL, *raw = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	char *cu_id = NULL, *nd_id = NULL, *raw = NULL, *path;
+	json_t *ans = NULL, *pd;
 	struct cli_table t;
-	struct fe_buf p;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -797,34 +775,27 @@ static int pod_list(int argc, char **argv)
 	if ((customer && (rc = cli_resolve("customer", customer, &cu_id))) ||
 	    (node && (rc = cli_resolve("node", node, &nd_id))))
 		goto out;
-	fe_buf_init(&p);
-	fe_buf_add(&p, "/v1/pods");
-	query_add(&p, "customer", cu_id);
-	query_add(&p, "node", nd_id);
-	query_add(&p, "status", status);
-	rc = p.failed ? cli_fail("out of memory") : cli_request("GET", p.p, NULL, &ans, &raw);
-	fe_buf_free(&p);
+	path = query_path("/v1/pods", "customer", cu_id, "node", nd_id, "status", status, NULL);
+	rc = path ? cli_request("GET", path, NULL, &ans, &raw) : cli_fail("out of memory");
+	free(path);
 	if (rc)
 		goto out;
 	if (cli.json) {
 		cli_print_json(raw);
 		goto out;
 	}
-	list = fe_json_get(ans, "pods");
 	cli_table_init(&t, 8,
 		       (const char *[]){"ID", "CUSTOMER", "NODE", "INTERFACE", "STATUS", "ENDPOINT",
 					"ADDRESSES", "DEVICES"});
-	for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-		const struct fe_json *pd = list->items[i];
+	json_array_foreach(json_object_get(ans, "pods"), i, pd) {
 		char addrs[256], peers[32];
 
-		cli_fmt_value(fe_json_get(pd, "addresses"), addrs, sizeof(addrs));
-		snprintf(peers, sizeof(peers), "%" PRId64, fe_json_get_int(pd, "peers", 0));
-		cli_table_add(&t, (const char *[]){
-				      fe_json_get_str(pd, "id"), fe_json_get_str(pd, "customer"),
-				      fe_json_get_str(pd, "node"), fe_json_get_str(pd, "interface"),
-				      fe_json_get_str(pd, "status"),
-				      fe_json_get_str(pd, "endpoint"), addrs, peers});
+		cli_fmt_value(json_object_get(pd, "addresses"), addrs, sizeof(addrs));
+		snprintf(peers, sizeof(peers), "%" PRId64, jint(pd, "peers"));
+		cli_table_add(&t, (const char *[]){jstr(pd, "id"), jstr(pd, "customer"),
+						   jstr(pd, "node"), jstr(pd, "interface"),
+						   jstr(pd, "status"), jstr(pd, "endpoint"), addrs,
+						   peers});
 	}
 	if (t.nrow == 1)
 		printf("No pods.\n");
@@ -834,7 +805,7 @@ static int pod_list(int argc, char **argv)
 out:
 	if (raw)
 		mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	free(cu_id);
 	free(nd_id);
 	return rc;
@@ -903,11 +874,9 @@ static int token_create(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *kind = NULL, *subject = NULL, *label = NULL, *token_out = NULL;
-	struct fe_json *ans = NULL;
+	json_t *ans = NULL, *req;
 	int64_t expires = 0, d;
-	struct fe_buf body;
-	bool first = true;
-	char *raw = NULL, num[32];
+	char *raw = NULL, *body = NULL;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -939,32 +908,28 @@ static int token_create(int argc, char **argv)
 		return rc;
 	if (!kind)
 		return USAGE_ERR("--kind admin|node|pod is required");
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{");
-	member_str(&body, &first, "kind", kind);
-	member_str(&body, &first, "subject", subject);
-	member_str(&body, &first, "label", label);
-	if (expires) {
-		snprintf(num, sizeof(num), "%" PRId64, expires);
-		member_raw(&body, &first, "expires", num);
+	req = json_pack("{s:s, s:s*, s:s*}", "kind", kind, "subject", subject, "label", label);
+	if (req && expires && json_object_set_new(req, "expires", json_integer(expires)) < 0) {
+		json_decref(req);
+		req = NULL;
 	}
-	fe_buf_add(&body, "}");
-	rc = body.failed ? cli_fail("out of memory")
-			 : cli_request("POST", "/v1/tokens", body.p, &ans, &raw);
-	fe_buf_free(&body);
+	rc = cli_body(req, &body);
+	if (!rc)
+		rc = cli_request("POST", "/v1/tokens", body, &ans, &raw);
+	free(body);
 	if (rc)
 		return rc;
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		const struct fe_json *tok = fe_json_get(ans, "token");
+		const json_t *tok = json_object_get(ans, "token");
 
-		printf("Issued %s token %s%s%s.\n", fe_json_get_str(tok, "kind"),
-		       fe_json_get_str(tok, "id"), subject ? " for " : "", subject ? subject : "");
-		rc = show_secret(ans, token_out, fe_json_get_str(tok, "kind"));
+		printf("Issued %s token %s%s%s.\n", jstr(tok, "kind"), jstr(tok, "id"),
+		       subject ? " for " : "", subject ? subject : "");
+		rc = show_secret(ans, token_out, jstr(tok, "kind"));
 	}
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return rc;
 }
 
@@ -978,11 +943,10 @@ static int token_list(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *kind = NULL, *subject = NULL, *revoked = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	json_t *ans = NULL, *tk;
 	struct cli_table t;
-	struct fe_buf p;
-	char *raw = NULL;
+	char *raw = NULL, *path;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -999,49 +963,41 @@ static int token_list(int argc, char **argv)
 	}
 	if ((rc = no_more_args(argc, argv, 0, "")))
 		return rc;
-	fe_buf_init(&p);
-	fe_buf_add(&p, "/v1/tokens");
-	query_add(&p, "kind", kind);
-	query_add(&p, "subject", subject);
-	query_add(&p, "revoked", revoked);
-	rc = p.failed ? cli_fail("out of memory") : cli_request("GET", p.p, NULL, &ans, &raw);
-	fe_buf_free(&p);
+	path = query_path("/v1/tokens", "kind", kind, "subject", subject, "revoked", revoked, NULL);
+	rc = path ? cli_request("GET", path, NULL, &ans, &raw) : cli_fail("out of memory");
+	free(path);
 	if (rc)
 		return rc;
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		list = fe_json_get(ans, "tokens");
 		cli_table_init(&t, 7,
 			       (const char *[]){"ID", "KIND", "SUBJECT", "LABEL", "CREATED",
 						"EXPIRES", "REVOKED"});
-		for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-			const struct fe_json *tk = list->items[i];
+		json_array_foreach(json_object_get(ans, "tokens"), i, tk) {
 			char created[64], expires[64], revoked_at[64];
 
-			cli_fmt_time(fe_json_get(tk, "created"), created, sizeof(created));
-			cli_fmt_time(fe_json_get(tk, "expires"), expires, sizeof(expires));
-			cli_fmt_time(fe_json_get(tk, "revoked"), revoked_at, sizeof(revoked_at));
-			cli_table_add(&t, (const char *[]){fe_json_get_str(tk, "id"),
-							   fe_json_get_str(tk, "kind"),
-							   fe_json_get_str(tk, "subject"),
-							   fe_json_get_str(tk, "label"), created,
-							   expires, revoked_at});
+			cli_fmt_time(json_object_get(tk, "created"), created, sizeof(created));
+			cli_fmt_time(json_object_get(tk, "expires"), expires, sizeof(expires));
+			cli_fmt_time(json_object_get(tk, "revoked"), revoked_at,
+				     sizeof(revoked_at));
+			cli_table_add(&t, (const char *[]){jstr(tk, "id"), jstr(tk, "kind"),
+							   jstr(tk, "subject"), jstr(tk, "label"),
+							   created, expires, revoked_at});
 		}
 		cli_table_print(&t);
 		cli_table_free(&t);
 	}
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
-static void human_revoked(const struct fe_json *ans)
+static void human_revoked(const json_t *ans)
 {
-	const struct fe_json *tok = fe_json_get(ans, "token");
+	const json_t *tok = json_object_get(ans, "token");
 
-	printf("Token %s (%s) is revoked.\n", fe_json_get_str(tok, "id"),
-	       fe_json_get_str(tok, "kind"));
+	printf("Token %s (%s) is revoked.\n", jstr(tok, "id"), jstr(tok, "kind"));
 }
 
 static int token_revoke(int argc, char **argv)
@@ -1108,11 +1064,10 @@ int cmd_audit(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *subject = NULL, *actor = NULL, *action = NULL, *limit = NULL;
-	char since[32] = "", until[32] = "", *raw = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	char since[32] = "", until[32] = "", *raw = NULL, *path;
+	json_t *ans = NULL, *ev;
 	struct cli_table t;
-	struct fe_buf p;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -1143,50 +1098,46 @@ int cmd_audit(int argc, char **argv)
 	}
 	if ((rc = no_more_args(argc, argv, 0, "")))
 		return rc;
-	fe_buf_init(&p);
-	fe_buf_add(&p, "/v1/audit");
-	query_add(&p, "subject", subject);
-	query_add(&p, "actor", actor);
-	query_add(&p, "action", action);
-	query_add(&p, "since", since[0] ? since : NULL);
-	query_add(&p, "until", until[0] ? until : NULL);
-	query_add(&p, "limit", limit);
-	rc = p.failed ? cli_fail("out of memory") : cli_request("GET", p.p, NULL, &ans, &raw);
-	fe_buf_free(&p);
+	path = query_path("/v1/audit", "subject", subject, "actor", actor, "action", action,
+			  "since", since[0] ? since : NULL, "until", until[0] ? until : NULL,
+			  "limit", limit, NULL);
+	rc = path ? cli_request("GET", path, NULL, &ans, &raw) : cli_fail("out of memory");
+	free(path);
 	if (rc)
 		return rc;
 	if (cli.json) {
 		cli_print_json(raw);
 	} else {
-		list = fe_json_get(ans, "events");
 		cli_table_init(&t, 5,
 			       (const char *[]){"TIME", "ACTOR", "ACTION", "SUBJECT", "DETAIL"});
-		for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-			const struct fe_json *ev = list->items[i], *detail;
-			char when[64];
-			struct fe_buf d;
+		json_array_foreach(json_object_get(ans, "events"), i, ev) {
+			char when[64], *detail = NULL;
+			const char *sep = "", *k;
+			size_t len;
+			json_t *v;
+			FILE *f = open_memstream(&detail, &len);
 
-			fe_buf_init(&d);
-			detail = fe_json_get(ev, "detail");
-			for (size_t k = 0;
-			     detail && detail->type == FE_JSON_OBJECT && k < detail->n; k++) {
-				char v[256];
+			/* "key=value ..." */
+			json_object_foreach(json_object_get(ev, "detail"), k, v) {
+				char text[256];
 
-				fe_buf_addf(&d, "%s%s=%s", k ? " " : "", detail->keys[k],
-					    cli_fmt_value(detail->items[k], v, sizeof(v)));
+				if (!f)
+					break;
+				fprintf(f, "%s%s=%s", sep, k, cli_fmt_value(v, text, sizeof(text)));
+				sep = " ";
 			}
-			cli_fmt_time(fe_json_get(ev, "time"), when, sizeof(when));
-			cli_table_add(&t, (const char *[]){when, fe_json_get_str(ev, "actor"),
-							   fe_json_get_str(ev, "action"),
-							   fe_json_get_str(ev, "subject"),
-							   d.p ? d.p : ""});
-			fe_buf_free(&d);
+			cli_text_end(f, &detail);
+			cli_fmt_time(json_object_get(ev, "time"), when, sizeof(when));
+			cli_table_add(&t,
+				      (const char *[]){when, jstr(ev, "actor"), jstr(ev, "action"),
+						       jstr(ev, "subject"), detail ? detail : ""});
+			free(detail);
 		}
 		cli_table_print(&t);
 		cli_table_free(&t);
 	}
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
@@ -1198,11 +1149,10 @@ int cmd_usage(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *customer = NULL, *month = NULL;
-	char *cu_id = NULL, *raw = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	char *cu_id = NULL, *raw = NULL, *path;
+	json_t *ans = NULL, *list, *u;
 	struct cli_table t;
-	struct fe_buf p;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -1217,12 +1167,9 @@ int cmd_usage(int argc, char **argv)
 		return rc;
 	if (customer && (rc = cli_resolve("customer", customer, &cu_id)))
 		return rc;
-	fe_buf_init(&p);
-	fe_buf_add(&p, "/v1/usage");
-	query_add(&p, "customer", cu_id);
-	query_add(&p, "month", month);
-	rc = p.failed ? cli_fail("out of memory") : cli_request("GET", p.p, NULL, &ans, &raw);
-	fe_buf_free(&p);
+	path = query_path("/v1/usage", "customer", cu_id, "month", month, NULL);
+	rc = path ? cli_request("GET", path, NULL, &ans, &raw) : cli_fail("out of memory");
+	free(path);
 	free(cu_id);
 	if (rc)
 		return rc;
@@ -1230,79 +1177,68 @@ int cmd_usage(int argc, char **argv)
 		cli_print_json(raw);
 		goto out;
 	}
-	printf("Month %s (UTC)\n\n",
-	       fe_json_get_str(ans, "month") ? fe_json_get_str(ans, "month") : "?");
-	list = fe_json_get(ans, "customers");
+	printf("Month %s (UTC)\n\n", jstr(ans, "month") ? jstr(ans, "month") : "?");
 	cli_table_init(&t, 6,
 		       (const char *[]){"CUSTOMER", "ID", "RECEIVED", "SENT", "TOTAL", "LIMIT"});
-	for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-		const struct fe_json *u = list->items[i];
-		const struct fe_json *over = fe_json_get(u, "over_limit");
+	json_array_foreach(json_object_get(ans, "customers"), i, u) {
 		char rx[32], tx[32], total[32], limit[48];
-		int64_t l = fe_json_get_int(u, "transfer_limit", 0);
+		int64_t l = jint(u, "transfer_limit");
 
 		if (l) {
 			char lb[32];
 
 			snprintf(limit, sizeof(limit), "%s%s", cli_fmt_bytes(l, lb, sizeof(lb)),
-				 over && over->type == FE_JSON_BOOL && over->b ? " (over)" : "");
+				 json_is_true(json_object_get(u, "over_limit")) ? " (over)" : "");
 		} else {
 			snprintf(limit, sizeof(limit), "unlimited");
 		}
 		cli_table_add(
-		    &t, (const char *[]){
-			    fe_json_get_str(u, "name"), fe_json_get_str(u, "customer"),
-			    cli_fmt_bytes(fe_json_get_int(u, "rx_bytes", 0), rx, sizeof(rx)),
-			    cli_fmt_bytes(fe_json_get_int(u, "tx_bytes", 0), tx, sizeof(tx)),
-			    cli_fmt_bytes(fe_json_get_int(u, "total", 0), total, sizeof(total)),
-			    limit});
+		    &t,
+		    (const char *[]){jstr(u, "name"), jstr(u, "customer"),
+				     cli_fmt_bytes(jint(u, "rx_bytes"), rx, sizeof(rx)),
+				     cli_fmt_bytes(jint(u, "tx_bytes"), tx, sizeof(tx)),
+				     cli_fmt_bytes(jint(u, "total"), total, sizeof(total)), limit});
 	}
 	cli_table_print(&t);
 	cli_table_free(&t);
-	list = fe_json_get(ans, "peers");
-	if (list && list->type == FE_JSON_ARRAY) {
+	list = json_object_get(ans, "peers");
+	if (json_is_array(list)) {
 		printf("\n");
 		cli_table_init(&t, 5, (const char *[]){"DEVICE", "ID", "POD", "RECEIVED", "SENT"});
-		for (size_t i = 0; i < list->n; i++) {
-			const struct fe_json *u = list->items[i];
+		json_array_foreach(list, i, u) {
 			char rx[32], tx[32];
 
-			cli_table_add(
-			    &t,
-			    (const char *[]){
-				fe_json_get_str(u, "name"), fe_json_get_str(u, "peer"),
-				fe_json_get_str(u, "pod"),
-				cli_fmt_bytes(fe_json_get_int(u, "rx_bytes", 0), rx, sizeof(rx)),
-				cli_fmt_bytes(fe_json_get_int(u, "tx_bytes", 0), tx, sizeof(tx))});
+			cli_table_add(&t, (const char *[]){
+					      jstr(u, "name"), jstr(u, "peer"), jstr(u, "pod"),
+					      cli_fmt_bytes(jint(u, "rx_bytes"), rx, sizeof(rx)),
+					      cli_fmt_bytes(jint(u, "tx_bytes"), tx, sizeof(tx))});
 		}
 		cli_table_print(&t);
 		cli_table_free(&t);
 	}
 out:
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
-static void human_status(const struct fe_json *ans)
+static void human_status(const json_t *ans)
 {
-	for (size_t i = 0; ans && ans->type == FE_JSON_OBJECT && i < ans->n; i++) {
-		const struct fe_json *v = ans->items[i];
+	const char *key, *k;
+	json_t *v, *m;
 
-		if (v->type == FE_JSON_OBJECT) {
-			printf("%-10s", ans->keys[i]);
-			for (size_t k = 0; k < v->n; k++) {
-				char buf[64];
+	json_object_foreach((json_t *)ans, key, v) {
+		char buf[64];
 
-				printf(" %s=%s", v->keys[k],
-				       cli_fmt_value(v->items[k], buf, sizeof(buf)));
-			}
-			printf("\n");
-		} else {
-			char buf[64];
-
-			printf("%-10s %s\n", ans->keys[i], cli_fmt_value(v, buf, sizeof(buf)));
+		if (!json_is_object(v)) {
+			printf("%-10s %s\n", key, cli_fmt_value(v, buf, sizeof(buf)));
+			continue;
 		}
+		printf("%-10s", key);
+		json_object_foreach(v, k, m) {
+			printf(" %s=%s", k, cli_fmt_value(m, buf, sizeof(buf)));
+		}
+		printf("\n");
 	}
 }
 

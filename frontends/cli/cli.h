@@ -15,10 +15,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
 
 #include <myrelay/api.h>
 
-#include "../common/json.h"
+#include "../common/secret.h"
 
 #define PROG "myrelay"
 
@@ -84,23 +87,39 @@ int cli_logout(int argc, char **argv);
 int cli_connect(void);
 /* One request: 0 with the answer parsed in *out (and the text in *raw, if
  * raw is given), or an exit code after printing the error. */
-int cli_request(const char *method, const char *path, const char *body, struct fe_json **out,
-		char **raw);
+int cli_request(const char *method, const char *path, const char *body, json_t **out, char **raw);
+/* The compact JSON text of a request body made with json_pack() (whose
+ * reference is taken): 0 with *out (free with fe_secret_free), or an exit
+ * code after a message (NULL v: no memory, or an argument not UTF-8). */
+int cli_body(json_t *v, char **out);
 /* Write a file of mode 0600 atomically (temporary file, fsync, rename). */
 int cli_write_private(const char *path, const char *data, size_t len, bool exclusive);
-/* Read a whole (small) file; NULL with errno set. */
-char *cli_read_file(const char *path, size_t max, size_t *len);
 /* The directory of a pod's device keys (created 0700); caller frees. */
 int cli_peer_dir(const char *pod_id, char **out);
-/* Percent-encode a path segment into buf. */
-int cli_path_escape(struct fe_buf *b, const char *segment);
+/* Percent-encode a path segment onto f. */
+void cli_path_escape(FILE *f, const char *segment);
+/* End text written with stdio into memory (open_memstream(&p, ...)): *p,
+ * or NULL (freed) when f is NULL or a write failed. */
+char *cli_text_end(FILE *f, char **p);
+
+/* Members of a JSON object: a string (NULL when absent or not a string), an
+ * integer (0 when absent or not an integer). */
+static inline const char *jstr(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+static inline int64_t jint(const json_t *obj, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(obj, key));
+}
 
 /* output.c */
 void cli_print_json(const char *text);
-void cli_print_json_value(const struct fe_json *v);
+void cli_print_json_value(const json_t *v);
 const char *cli_fmt_bytes(int64_t n, char *buf, size_t size);
-const char *cli_fmt_time(const struct fe_json *v, char *buf, size_t size);
-const char *cli_fmt_value(const struct fe_json *v, char *buf, size_t size);
+const char *cli_fmt_time(const json_t *v, char *buf, size_t size);
+const char *cli_fmt_value(const json_t *v, char *buf, size_t size);
 /* A table printed with aligned columns. */
 struct cli_table {
 	size_t ncol;
@@ -113,7 +132,7 @@ void cli_table_add(struct cli_table *t, const char *const *row);
 void cli_table_print(struct cli_table *t);
 void cli_table_free(struct cli_table *t);
 /* Print "key: value" lines of an object's scalar members. */
-void cli_print_object(const struct fe_json *obj, const char *const *keys);
+void cli_print_object(const json_t *obj, const char *const *keys);
 /* Parse a duration "90s", "15m", "12h", "7d" (a bare number is seconds). */
 int cli_parse_duration(const char *text, int64_t *out);
 /* Parse a byte size "0", "500000", "10G", "1.5TiB", "unlimited". */

@@ -105,46 +105,6 @@ static int make_private_dir(const char *path)
 	return 0;
 }
 
-char *cli_read_file(const char *path, size_t max, size_t *len)
-{
-	struct fe_buf b;
-	char chunk[4096];
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	fe_buf_init(&b);
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		if (b.len + (size_t)n > max) {
-			fe_buf_wipe_free(&b);
-			close(fd);
-			errno = EFBIG;
-			explicit_bzero(chunk, sizeof(chunk));
-			return NULL;
-		}
-		fe_buf_addn(&b, chunk, (size_t)n);
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	close(fd);
-	if (n < 0 || b.failed) {
-		int e = n < 0 ? errno : ENOMEM;
-
-		fe_buf_wipe_free(&b);
-		errno = e;
-		return NULL;
-	}
-	if (len)
-		*len = b.len;
-	if (!b.p) {
-		b.p = calloc(1, 1);
-		if (!b.p)
-			errno = ENOMEM;
-	}
-	return b.p;
-}
-
 int cli_write_private(const char *path, const char *data, size_t len, bool exclusive)
 {
 	char *tmp = NULL;
@@ -211,25 +171,17 @@ fail : {
 }
 }
 
-int cli_path_escape(struct fe_buf *b, const char *s)
+void cli_path_escape(FILE *f, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		char e[3];
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~') {
-			fe_buf_addn(b, (const char *)&c, 1);
-			continue;
-		}
-		e[0] = '%';
-		e[1] = hex[c >> 4];
-		e[2] = hex[c & 15];
-		fe_buf_addn(b, e, 3);
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			fputc(c, f);
+		else
+			fprintf(f, "%%%02X", c);
 	}
-	return b->failed ? -1 : 0;
 }
 
 /* --- the stored login -------------------------------------------------------- */
@@ -268,7 +220,7 @@ static int login_read(const char *dir, struct login *l)
 	memset(l, 0, sizeof(*l));
 	if (!path)
 		return cli_fail("out of memory");
-	text = cli_read_file(path, 65536, NULL);
+	text = fe_read_file(path, 65536, NULL);
 	if (!text) {
 		int e = errno;
 
@@ -318,7 +270,7 @@ bad:
 
 static char *read_token_file(const char *path, int *err)
 {
-	char *t = cli_read_file(path, 4096, NULL);
+	char *t = fe_read_file(path, 4096, NULL);
 	size_t n;
 
 	if (!t) {
@@ -335,14 +287,6 @@ static char *read_token_file(const char *path, int *err)
 		memmove(t, t + k, n - k + 1);
 	}
 	return t;
-}
-
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 int cli_connect(void)
@@ -412,11 +356,10 @@ int cli_connect(void)
 	return 0;
 }
 
-int cli_request(const char *method, const char *path, const char *body, struct fe_json **out,
-		char **raw)
+int cli_request(const char *method, const char *path, const char *body, json_t **out, char **raw)
 {
 	char *text = NULL;
-	struct fe_json *v;
+	json_t *v;
 	int rc;
 
 	rc = cli_connect();
@@ -425,7 +368,7 @@ int cli_request(const char *method, const char *path, const char *body, struct f
 	rc = mr_api_request(cli.api, method, path, body, NULL, &text);
 	if (rc < 0)
 		return cli_fail_mr(rc, cli.cmd_path ? cli.cmd_path : path);
-	v = fe_json_parse(text, strlen(text));
+	v = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
 	if (!v && text[0]) {
 		mr_api_free_body(text);
 		return cli_fail("%s %s: the server's answer is not JSON (is %s a MyRelay server?)",
@@ -434,7 +377,7 @@ int cli_request(const char *method, const char *path, const char *body, struct f
 	if (out)
 		*out = v;
 	else
-		fe_json_free(v);
+		json_decref(v);
 	if (raw)
 		*raw = text;
 	else
@@ -469,9 +412,10 @@ int cli_login(int argc, char **argv)
 	};
 	const char *url, *ca = NULL, *token_arg = NULL, *token_file = NULL;
 	char *token = NULL, *dir, *path = NULL, *ca_copy = NULL, *ca_text = NULL;
-	char token_id[MR_TOKEN_ID_SIZE], check_path[32];
-	struct fe_buf server;
-	struct fe_json *ans = NULL;
+	char token_id[MR_TOKEN_ID_SIZE], check_path[32], *server = NULL;
+	size_t server_len = 0;
+	FILE *sf;
+	json_t *ans = NULL;
 	bool allow_http = false;
 	size_t ca_len = 0;
 	mr_api *api = NULL;
@@ -529,7 +473,7 @@ int cli_login(int argc, char **argv)
 		goto out;
 	}
 	if (ca) {
-		ca_text = cli_read_file(ca, MAX_SMALL_FILE, &ca_len);
+		ca_text = fe_read_file(ca, MAX_SMALL_FILE, &ca_len);
 		if (!ca_text) {
 			rc = cli_usage(cli.usage, "cannot read the CA file %s: %s", ca,
 				       strerror(errno));
@@ -563,7 +507,7 @@ int cli_login(int argc, char **argv)
 		cli.api = NULL;
 		goto out;
 	}
-	ans = fe_json_parse(body, strlen(body));
+	ans = json_loads(body, 0, NULL);
 
 	rc = cli_config_dir(&dir);
 	if (rc)
@@ -571,27 +515,30 @@ int cli_login(int argc, char **argv)
 	rc = make_private_dir(dir);
 	if (rc)
 		goto out;
-	fe_buf_init(&server);
-	fe_buf_addf(&server, "# written by `%s login`\nurl = %s\n", PROG, url);
 	if (ca) {
 		ca_copy = join(dir, FILE_CA);
 		rc = ca_copy ? cli_write_private(ca_copy, ca_text, ca_len, false) : EXIT_FAIL;
-		if (rc) {
-			fe_buf_free(&server);
+		if (rc)
 			goto out;
-		}
-		fe_buf_addf(&server, "ca = %s\n", ca_copy);
 	}
-	if (allow_http)
-		fe_buf_add(&server, "allow_http = true\n");
+	sf = open_memstream(&server, &server_len);
+	if (sf) {
+		fprintf(sf, "# written by `%s login`\nurl = %s\n", PROG, url);
+		if (ca)
+			fprintf(sf, "ca = %s\n", ca_copy);
+		if (allow_http)
+			fputs("allow_http = true\n", sf);
+	}
+	if (!cli_text_end(sf, &server)) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
 	path = join(dir, FILE_TOKEN);
 	rc = path ? cli_write_private(path, token, strlen(token), false) : EXIT_FAIL;
 	free(path);
 	path = join(dir, FILE_SERVER);
 	if (!rc)
-		rc = path && !server.failed ? cli_write_private(path, server.p, server.len, false)
-					    : EXIT_FAIL;
-	fe_buf_free(&server);
+		rc = path ? cli_write_private(path, server, strlen(server), false) : EXIT_FAIL;
 	if (rc)
 		goto out;
 	if (!ca) {
@@ -605,18 +552,19 @@ int cli_login(int argc, char **argv)
 	} else if (kind == MR_TOKEN_ADMIN) {
 		printf("Logged in to %s with admin token %s.\n", url, token_id);
 	} else {
-		const struct fe_json *pod = fe_json_get(ans, "pod");
+		const char *pod_id = jstr(json_object_get(ans, "pod"), "id");
 
 		printf("Logged in to %s with the token %s of pod %s.\n", url, token_id,
-		       fe_json_get_str(pod, "id") ? fe_json_get_str(pod, "id") : "?");
+		       pod_id ? pod_id : "?");
 	}
 	rc = 0;
 out:
-	fe_json_free(ans);
+	json_decref(ans);
 	if (body)
 		mr_api_free_body(body);
 	mr_api_free(api);
-	wipe_free(token);
+	fe_secret_free(token);
+	free(server);
 	free(ca_text);
 	free(ca_copy);
 	free(path);

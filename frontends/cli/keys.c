@@ -45,10 +45,18 @@ static int print_key(const mr_key *key, const char *member)
 	rc = mr_key_to_base64(b64, sizeof(b64), key);
 	if (rc < 0)
 		return cli_fail_mr(rc, cli.cmd_path);
-	if (cli.json)
-		printf("{\n  \"%s\": \"%s\"\n}\n", member, b64);
-	else
+	if (cli.json) {
+		json_t *v = json_pack("{s:s}", member, b64);
+
+		if (!v) {
+			explicit_bzero(b64, sizeof(b64));
+			return cli_fail("out of memory");
+		}
+		cli_print_json_value(v);
+		json_decref(v);
+	} else {
 		puts(b64);
+	}
 	explicit_bzero(b64, sizeof(b64));
 	return EXIT_OK;
 }

@@ -272,10 +272,15 @@ static int cmd_version(int argc, char **argv)
 		return EXIT_USAGE;
 	if (optind < argc)
 		return cli_usage("", "version takes no arguments");
-	if (cli.json)
-		printf("{\n  \"version\": \"%s\",\n  \"library\": \"%s\"\n}\n", MR_VERSION_STRING,
-		       mr_version());
-	else
+	if (cli.json) {
+		json_t *v =
+		    json_pack("{s:s, s:s}", "version", MR_VERSION_STRING, "library", mr_version());
+
+		if (!v)
+			return cli_fail("out of memory");
+		cli_print_json_value(v);
+		json_decref(v);
+	} else
 		printf("myrelay %s (libmyrelay %s)\n", MR_VERSION_STRING, mr_version());
 	return EXIT_OK;
 }
@@ -284,6 +289,9 @@ int main(int argc, char **argv)
 {
 	int rc;
 
+	/* Tokens and keys pass through jansson trees (ours and the
+	 * library's): wipe whatever it frees. */
+	fe_json_wipe_on_free();
 	rc = cli_dispatch(commands, ARRAY_SIZE(commands), NULL, argc, argv);
 	mr_api_free(cli.api);
 	if (cli.token) {

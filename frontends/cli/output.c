@@ -17,71 +17,57 @@
 #include <string.h>
 #include <time.h>
 
-static void pretty(struct fe_buf *b, const struct fe_json *v, int depth)
+void cli_print_json_value(const json_t *v)
 {
-	switch (v->type) {
-	case FE_JSON_NULL:
-		fe_buf_add(b, "null");
-		break;
-	case FE_JSON_BOOL:
-		fe_buf_add(b, v->b ? "true" : "false");
-		break;
-	case FE_JSON_INT:
-		fe_buf_addf(b, "%" PRId64, v->i);
-		break;
-	case FE_JSON_REAL:
-		fe_buf_addf(b, "%.17g", v->d);
-		break;
-	case FE_JSON_STRING:
-		fe_buf_json_string(b, v->s, strlen(v->s));
-		break;
-	case FE_JSON_ARRAY:
-	case FE_JSON_OBJECT: {
-		bool obj = v->type == FE_JSON_OBJECT;
+	/* Two-space indent, members in the server's order. */
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
 
-		if (v->n == 0) {
-			fe_buf_add(b, obj ? "{}" : "[]");
-			break;
-		}
-		fe_buf_add(b, obj ? "{\n" : "[\n");
-		for (size_t i = 0; i < v->n; i++) {
-			fe_buf_addf(b, "%*s", (depth + 1) * 2, "");
-			if (obj) {
-				fe_buf_json_string(b, v->keys[i], strlen(v->keys[i]));
-				fe_buf_add(b, ": ");
-			}
-			pretty(b, v->items[i], depth + 1);
-			fe_buf_add(b, i + 1 < v->n ? ",\n" : "\n");
-		}
-		fe_buf_addf(b, "%*s%s", depth * 2, "", obj ? "}" : "]");
-		break;
+	if (!text) {
+		fprintf(stderr, "%s: out of memory\n", PROG);
+		return;
 	}
-	}
-}
-
-void cli_print_json_value(const struct fe_json *v)
-{
-	struct fe_buf b;
-
-	fe_buf_init(&b);
-	pretty(&b, v, 0);
-	fe_buf_add(&b, "\n");
-	if (!b.failed)
-		fwrite(b.p, 1, b.len, stdout);
+	fputs(text, stdout);
+	fputc('\n', stdout);
 	/* Answers may hold a token's secret. */
-	fe_buf_wipe_free(&b);
+	fe_secret_free(text);
 }
 
 void cli_print_json(const char *text)
 {
-	struct fe_json *v = fe_json_parse(text, strlen(text));
+	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
 
 	if (!v) {
 		fputs(text, stdout);
 		return;
 	}
 	cli_print_json_value(v);
-	fe_json_free(v);
+	json_decref(v);
+}
+
+char *cli_text_end(FILE *f, char **p)
+{
+	bool bad = !f || ferror(f);
+
+	/* fclose() finishes the text in *p (or fails to). */
+	if (f && fclose(f) != 0)
+		bad = true;
+	if (bad) {
+		free(*p);
+		*p = NULL;
+	}
+	return *p;
+}
+
+int cli_body(json_t *v, char **out)
+{
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+	json_decref(v);
+	if (!text)
+		return cli_usage(NULL, "cannot make the request: an argument is not UTF-8 text "
+				       "(or out of memory)");
+	*out = text;
+	return 0;
 }
 
 static void safe_copy(char *out, size_t size, const char *s)
@@ -111,62 +97,62 @@ const char *cli_fmt_bytes(int64_t n, char *buf, size_t size)
 	return buf;
 }
 
-const char *cli_fmt_time(const struct fe_json *v, char *buf, size_t size)
+const char *cli_fmt_time(const json_t *v, char *buf, size_t size)
 {
 	struct tm tm;
 	time_t t;
 
-	if (!v || v->type != FE_JSON_INT || v->i <= 0) {
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
 		snprintf(buf, size, "-");
 		return buf;
 	}
-	t = (time_t)v->i;
+	t = (time_t)json_integer_value(v);
 	if (!gmtime_r(&t, &tm)) {
-		snprintf(buf, size, "%" PRId64, v->i);
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return buf;
 	}
 	strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	return buf;
 }
 
-const char *cli_fmt_value(const struct fe_json *v, char *buf, size_t size)
+const char *cli_fmt_value(const json_t *v, char *buf, size_t size)
 {
-	if (!v) {
-		snprintf(buf, size, "-");
-		return buf;
-	}
-	switch (v->type) {
-	case FE_JSON_NULL:
+	switch (v ? json_typeof(v) : JSON_NULL) {
+	case JSON_NULL:
 		snprintf(buf, size, "-");
 		break;
-	case FE_JSON_BOOL:
-		snprintf(buf, size, "%s", v->b ? "yes" : "no");
+	case JSON_TRUE:
+	case JSON_FALSE:
+		snprintf(buf, size, "%s", json_is_true(v) ? "yes" : "no");
 		break;
-	case FE_JSON_INT:
-		snprintf(buf, size, "%" PRId64, v->i);
+	case JSON_INTEGER:
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		break;
-	case FE_JSON_REAL:
-		snprintf(buf, size, "%g", v->d);
+	case JSON_REAL:
+		snprintf(buf, size, "%g", json_real_value(v));
 		break;
-	case FE_JSON_STRING:
-		safe_copy(buf, size, v->s);
+	case JSON_STRING:
+		safe_copy(buf, size, json_string_value(v));
 		break;
-	case FE_JSON_ARRAY: {
-		size_t off = 0;
+	case JSON_ARRAY: {
+		size_t off = 0, i;
+		json_t *item;
 
 		buf[0] = '\0';
-		for (size_t i = 0; i < v->n && off + 1 < size; i++) {
-			char item[256];
+		json_array_foreach(v, i, item) {
+			char text[256];
 
-			cli_fmt_value(v->items[i], item, sizeof(item));
-			off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", item);
+			if (off + 1 >= size)
+				break;
+			cli_fmt_value(item, text, sizeof(text));
+			off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", text);
 		}
-		if (v->n == 0)
+		if (json_array_size(v) == 0)
 			snprintf(buf, size, "-");
 		break;
 	}
-	case FE_JSON_OBJECT:
-		snprintf(buf, size, "{%zu members}", v->n);
+	case JSON_OBJECT:
+		snprintf(buf, size, "{%zu members}", json_object_size(v));
 		break;
 	}
 	return buf;
@@ -257,20 +243,20 @@ static bool is_bytes_key(const char *k)
 	       strcmp(k, "total") == 0;
 }
 
-void cli_print_object(const struct fe_json *obj, const char *const *keys)
+void cli_print_object(const json_t *obj, const char *const *keys)
 {
 	size_t width = 0;
+	const char *k;
+	json_t *v;
 
-	if (!obj || obj->type != FE_JSON_OBJECT)
-		return;
-	for (size_t i = 0; i < obj->n; i++)
-		if (strlen(obj->keys[i]) > width)
-			width = strlen(obj->keys[i]);
-	for (size_t i = 0; i < obj->n; i++) {
-		const char *k = obj->keys[i];
-		const struct fe_json *v = obj->items[i];
+	json_object_foreach((json_t *)obj, k, v) {
+		if (strlen(k) > width)
+			width = strlen(k);
+	}
+	json_object_foreach((json_t *)obj, k, v) {
 		char buf[2048], extra[64] = "";
 		bool listed = !keys;
+		int64_t n = json_integer_value(v);
 
 		for (size_t j = 0; keys && keys[j]; j++)
 			if (strcmp(keys[j], k) == 0)
@@ -281,10 +267,10 @@ void cli_print_object(const struct fe_json *obj, const char *const *keys)
 			cli_fmt_time(v, buf, sizeof(buf));
 		else
 			cli_fmt_value(v, buf, sizeof(buf));
-		if (v->type == FE_JSON_INT && is_bytes_key(k) && v->i >= 1024)
+		if (json_is_integer(v) && is_bytes_key(k) && n >= 1024)
 			snprintf(extra, sizeof(extra), " (%s)",
-				 cli_fmt_bytes(v->i, (char[32]){0}, 32));
-		if (strcmp(k, "transfer_limit") == 0 && v->type == FE_JSON_INT && v->i == 0)
+				 cli_fmt_bytes(n, (char[32]){0}, 32));
+		if (strcmp(k, "transfer_limit") == 0 && json_is_integer(v) && n == 0)
 			snprintf(extra, sizeof(extra), " (unlimited)");
 		printf("%-*s  %s%s\n", (int)width + 1, k, buf, extra);
 	}

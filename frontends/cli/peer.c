@@ -61,45 +61,48 @@ static void local_free(struct local_peer *l)
 /* --pod ID (admin) or the pod token's own pod. */
 static const char *opt_pod;
 
-static int base_path(struct fe_buf *b)
+/* The path of the pod's peers, or of the pod ("/v1/pods/ID[/peers]" with
+ * --pod, else the token's own "/v1/pod[/peers]"), and then tail (if not
+ * NULL: "/" and the escaped segment) and action: *out, or an exit code. */
+static int pod_url(bool peers, const char *tail, const char *action, char **out)
 {
-	if (opt_pod) {
-		fe_buf_add(b, "/v1/pods/");
-		cli_path_escape(b, opt_pod);
-		fe_buf_add(b, "/peers");
-	} else {
-		fe_buf_add(b, "/v1/pod/peers");
-	}
-	return b->failed ? cli_fail("out of memory") : 0;
-}
+	size_t len;
+	FILE *f = open_memstream(out, &len);
 
-static int pod_path(struct fe_buf *b)
-{
-	if (opt_pod) {
-		fe_buf_add(b, "/v1/pods/");
-		cli_path_escape(b, opt_pod);
-	} else {
-		fe_buf_add(b, "/v1/pod");
+	if (f) {
+		if (opt_pod) {
+			fputs("/v1/pods/", f);
+			cli_path_escape(f, opt_pod);
+		} else {
+			fputs("/v1/pod", f);
+		}
+		if (peers)
+			fputs("/peers", f);
+		if (tail) {
+			fputc('/', f);
+			cli_path_escape(f, tail);
+		}
+		if (action)
+			fprintf(f, "/%s", action);
 	}
-	return b->failed ? cli_fail("out of memory") : 0;
+	return cli_text_end(f, out) ? 0 : cli_fail("out of memory");
 }
 
 /* GET the pod: its object in *out (owned by *root). */
-static int get_pod(struct fe_json **root, const struct fe_json **out)
+static int get_pod(json_t **root, const json_t **out)
 {
-	struct fe_buf p;
+	char *path = NULL;
 	int rc;
 
-	fe_buf_init(&p);
-	rc = pod_path(&p);
+	rc = pod_url(false, NULL, NULL, &path);
 	if (!rc)
-		rc = cli_request("GET", p.p, NULL, root, NULL);
-	fe_buf_free(&p);
+		rc = cli_request("GET", path, NULL, root, NULL);
+	free(path);
 	if (rc)
 		return rc;
-	*out = fe_json_get(*root, "pod");
-	if (!*out || !fe_json_get_str(*out, "id")) {
-		fe_json_free(*root);
+	*out = json_object_get(*root, "pod");
+	if (!jstr(*out, "id")) {
+		json_decref(*root);
 		*root = NULL;
 		return cli_fail("the server's answer has no pod");
 	}
@@ -108,46 +111,41 @@ static int get_pod(struct fe_json **root, const struct fe_json **out)
 
 /* Find a peer by name (or by id, "pr_..."): the peer object in *out, owned
  * by *root. */
-static int find_peer(const char *arg, struct fe_json **root, const struct fe_json **out)
+static int find_peer(const char *arg, json_t **root, const json_t **out)
 {
-	struct fe_buf p;
-	const struct fe_json *list;
+	char *path = NULL;
+	json_t *list, *item;
+	size_t i;
 	int rc;
 
-	fe_buf_init(&p);
-	rc = base_path(&p);
-	if (rc) {
-		fe_buf_free(&p);
-		return rc;
-	}
 	if (strncmp(arg, "pr_", 3) == 0) {
-		fe_buf_add(&p, "/");
-		cli_path_escape(&p, arg);
-		rc = cli_request("GET", p.p, NULL, root, NULL);
-		fe_buf_free(&p);
+		rc = pod_url(true, arg, NULL, &path);
+		if (!rc)
+			rc = cli_request("GET", path, NULL, root, NULL);
+		free(path);
 		if (rc)
 			return rc;
-		*out = fe_json_get(*root, "peer");
+		*out = json_object_get(*root, "peer");
 		return *out ? 0 : cli_fail("the server's answer has no peer");
 	}
-	if (mr_name_validate_label(arg) < 0) {
-		fe_buf_free(&p);
+	if (mr_name_validate_label(arg) < 0)
 		return USAGE_ERR("peer name: %s", mr_error_message());
-	}
-	rc = cli_request("GET", p.p, NULL, root, NULL);
-	fe_buf_free(&p);
+	rc = pod_url(true, NULL, NULL, &path);
+	if (!rc)
+		rc = cli_request("GET", path, NULL, root, NULL);
+	free(path);
 	if (rc)
 		return rc;
-	list = fe_json_get(*root, "peers");
-	for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-		const char *name = fe_json_get_str(list->items[i], "name");
+	list = json_object_get(*root, "peers");
+	json_array_foreach(list, i, item) {
+		const char *name = jstr(item, "name");
 
 		if (name && strcmp(name, arg) == 0) {
-			*out = list->items[i];
+			*out = item;
 			return 0;
 		}
 	}
-	fe_json_free(*root);
+	json_decref(*root);
 	*root = NULL;
 	return cli_fail("no peer named \"%s\" in this pod (see `%s peer list`)", arg, PROG);
 }
@@ -173,57 +171,62 @@ static int local_path(const char *pod_id, const char *name, char **out)
 	return 0;
 }
 
-static void add_list(struct fe_buf *b, const char *key, char *const *items, size_t n)
+static json_t *string_array(char *const *items, size_t n)
 {
-	fe_buf_addf(b, ",\"%s\":[", key);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fe_buf_add(b, ",");
-		fe_buf_json_string(b, items[i], strlen(items[i]));
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++) {
+		if (json_array_append_new(a, json_string(items[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
 	}
-	fe_buf_add(b, "]");
+	return a;
 }
 
 static int local_save(const char *pod_id, const char *name, const char *peer_id,
 		      const struct local_peer *l)
 {
-	struct fe_buf b;
-	char *path;
+	char *path, *text = NULL;
+	json_t *v;
 	int rc = local_path(pod_id, name, &path);
 
 	if (rc)
 		return rc;
-	fe_buf_init(&b);
-	fe_buf_add(&b, "{\"name\":");
-	fe_buf_json_string(&b, name, strlen(name));
-	fe_buf_add(&b, ",\"peer\":");
-	fe_buf_json_string(&b, peer_id, strlen(peer_id));
-	fe_buf_add(&b, ",\"pod\":");
-	fe_buf_json_string(&b, pod_id, strlen(pod_id));
-	fe_buf_add(&b, ",\"private_key\":");
-	fe_buf_json_string(&b, l->private_key, strlen(l->private_key));
-	fe_buf_add(&b, ",\"preshared_key\":");
-	if (l->preshared_key)
-		fe_buf_json_string(&b, l->preshared_key, strlen(l->preshared_key));
-	else
-		fe_buf_add(&b, "null");
-	add_list(&b, "exclude", l->exclude, l->n_exclude);
-	add_list(&b, "dns", l->dns, l->n_dns);
-	fe_buf_add(&b, "}\n");
-	rc = b.failed ? cli_fail("out of memory") : cli_write_private(path, b.p, b.len, false);
-	fe_buf_wipe_free(&b);
+	/* "o" takes the arrays' references, also when packing fails. */
+	v = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o}", "name", name, "peer", peer_id, "pod",
+		      pod_id, "private_key", l->private_key, "preshared_key", l->preshared_key,
+		      "exclude", string_array(l->exclude, l->n_exclude), "dns",
+		      string_array(l->dns, l->n_dns));
+	if (v) {
+		char *compact = json_dumps(v, JSON_COMPACT);
+		size_t n = compact ? strlen(compact) : 0;
+
+		/* One line with its newline, as a text file should end. */
+		if (compact && (text = malloc(n + 2))) {
+			memcpy(text, compact, n);
+			memcpy(text + n, "\n", 2);
+		}
+		fe_secret_free(compact);
+	}
+	json_decref(v);
+	rc = text ? cli_write_private(path, text, strlen(text), false) : cli_fail("out of memory");
+	fe_secret_free(text);
 	free(path);
 	return rc;
 }
 
-static int take_list(const struct fe_json *v, char **items, size_t *n)
+static int take_list(const json_t *v, char **items, size_t *n)
 {
-	if (!v || v->type != FE_JSON_ARRAY || v->n > MAX_LIST)
+	json_t *item;
+	size_t i;
+
+	if (!json_is_array(v) || json_array_size(v) > MAX_LIST)
 		return -1;
-	for (size_t i = 0; i < v->n; i++) {
-		if (v->items[i]->type != FE_JSON_STRING)
+	json_array_foreach((json_t *)v, i, item) {
+		if (!json_is_string(item))
 			return -1;
-		items[*n] = strdup(v->items[i]->s);
+		items[*n] = strdup(json_string_value(item));
 		if (!items[*n])
 			return -1;
 		(*n)++;
@@ -233,16 +236,16 @@ static int take_list(const struct fe_json *v, char **items, size_t *n)
 
 static int local_load(const char *pod_id, const char *name, struct local_peer *l)
 {
-	struct fe_json *v = NULL;
 	const char *pk, *psk;
 	char *path, *text;
 	size_t len;
+	json_t *v;
 	int rc = local_path(pod_id, name, &path);
 
 	if (rc)
 		return rc;
 	memset(l, 0, sizeof(*l));
-	text = cli_read_file(path, 1024 * 1024, &len);
+	text = fe_read_file(path, 1024 * 1024, &len);
 	if (!text) {
 		if (errno == ENOENT)
 			rc = cli_fail(
@@ -254,24 +257,19 @@ static int local_load(const char *pod_id, const char *name, struct local_peer *l
 		free(path);
 		return rc;
 	}
-	v = fe_json_parse(text, len);
-	explicit_bzero(text, len);
-	free(text);
-	pk = fe_json_get_str(v, "private_key");
-	psk = fe_json_get_str(v, "preshared_key");
+	/* The tree holds the private key too: jansson wipes what it frees
+	 * (main), as fe_secret_free does the text. */
+	v = json_loadb(text, len, 0, NULL);
+	fe_secret_free(text);
+	pk = jstr(v, "private_key");
+	psk = jstr(v, "preshared_key");
 	if (!pk || !(l->private_key = strdup(pk)) || (psk && !(l->preshared_key = strdup(psk))) ||
-	    take_list(fe_json_get(v, "exclude"), l->exclude, &l->n_exclude) < 0 ||
-	    take_list(fe_json_get(v, "dns"), l->dns, &l->n_dns) < 0) {
+	    take_list(json_object_get(v, "exclude"), l->exclude, &l->n_exclude) < 0 ||
+	    take_list(json_object_get(v, "dns"), l->dns, &l->n_dns) < 0) {
 		rc = cli_fail("%s is damaged (not the JSON `%s peer add` writes)", path, PROG);
 		local_free(l);
 	}
-	if (v) {
-		/* The parsed tree holds the private key too. */
-		for (size_t i = 0; v->type == FE_JSON_OBJECT && i < v->n; i++)
-			if (v->items[i]->type == FE_JSON_STRING)
-				explicit_bzero(v->items[i]->s, strlen(v->items[i]->s));
-	}
-	fe_json_free(v);
+	json_decref(v);
 	free(path);
 	return rc;
 }
@@ -307,39 +305,37 @@ static int allowed_ips(mr_conf *conf, char *const *exclude, size_t n_exclude)
 
 /* The wg-quick file of a device: its key and local choices, the addresses
  * the server gave it, and the pod's key and endpoint. */
-static int render(const struct local_peer *l, const struct fe_json *peer, const struct fe_json *pod,
-		  char **out)
+static int render(const struct local_peer *l, const json_t *peer, const json_t *pod, char **out)
 {
-	const struct fe_json *addrs = fe_json_get(peer, "addresses");
-	const char *pod_key = fe_json_get_str(pod, "public_key");
-	const char *endpoint = fe_json_get_str(pod, "endpoint");
+	const json_t *addrs = json_object_get(peer, "addresses");
+	const char *pod_key = jstr(pod, "public_key");
+	const char *endpoint = jstr(pod, "endpoint");
 	mr_conf *conf = NULL;
+	json_t *addr;
+	size_t i;
 	int rc;
 
 	if (!pod_key)
 		return cli_fail("pod %s has no public key yet: its node has not set it up (status "
 				"\"%s\"). Run `%s config NAME` once `%s pod show` says active",
-				fe_json_get_str(pod, "id"),
-				fe_json_get_str(pod, "status") ? fe_json_get_str(pod, "status")
-							       : "?",
+				jstr(pod, "id"), jstr(pod, "status") ? jstr(pod, "status") : "?",
 				PROG, PROG);
 	if (!endpoint)
-		return cli_fail("the server's answer has no endpoint for pod %s",
-				fe_json_get_str(pod, "id"));
+		return cli_fail("the server's answer has no endpoint for pod %s", jstr(pod, "id"));
 	rc = mr_conf_new(&conf);
 	if (rc < 0)
 		goto fail;
 	if ((rc = mr_conf_set_private_key(conf, l->private_key)) < 0)
 		goto fail;
-	for (size_t i = 0; addrs && addrs->type == FE_JSON_ARRAY && i < addrs->n; i++) {
-		if (addrs->items[i]->type != FE_JSON_STRING) {
+	json_array_foreach((json_t *)addrs, i, addr) {
+		if (!json_is_string(addr)) {
 			rc = MR_EINVAL;
 			goto fail;
 		}
-		if ((rc = mr_conf_add_address(conf, addrs->items[i]->s)) < 0)
+		if ((rc = mr_conf_add_address(conf, json_string_value(addr))) < 0)
 			goto fail;
 	}
-	for (size_t i = 0; i < l->n_dns; i++)
+	for (i = 0; i < l->n_dns; i++)
 		if ((rc = mr_conf_add_dns(conf, l->dns[i])) < 0)
 			goto fail;
 	if ((rc = mr_conf_set_peer_public_key(conf, pod_key)) < 0)
@@ -391,10 +387,10 @@ static int peer_add(int argc, char **argv)
 	};
 	struct local_peer l = {0};
 	const char *name, *out = NULL, *pod_id, *peer_id;
-	const struct fe_json *peer, *pod;
-	struct fe_json *ans = NULL;
+	const json_t *peer, *pod;
+	json_t *ans = NULL;
 	char b64[MR_KEY_BASE64_SIZE], *raw = NULL, *text = NULL, *out_alloc = NULL;
-	struct fe_buf path, body;
+	char *path = NULL, *body = NULL;
 	bool psk = false, qr = false;
 	mr_key priv = {{0}}, pub, pre = {{0}};
 	struct stat st;
@@ -519,29 +515,21 @@ static int peer_add(int argc, char **argv)
 
 	/* Only the public key (and the preshared key, which the node must
 	 * configure) leaves this machine. */
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{\"name\":");
-	fe_buf_json_string(&body, name, strlen(name));
-	fe_buf_add(&body, ",\"public_key\":");
-	fe_buf_json_string(&body, b64, strlen(b64));
-	if (l.preshared_key) {
-		fe_buf_add(&body, ",\"preshared_key\":");
-		fe_buf_json_string(&body, l.preshared_key, strlen(l.preshared_key));
-	}
-	fe_buf_add(&body, "}");
-	fe_buf_init(&path);
-	rc = base_path(&path);
+	rc = cli_body(json_pack("{s:s, s:s, s:s*}", "name", name, "public_key", b64,
+				"preshared_key", l.preshared_key),
+		      &body);
 	if (!rc)
-		rc = body.failed ? cli_fail("out of memory")
-				 : cli_request("POST", path.p, body.p, &ans, &raw);
-	fe_buf_wipe_free(&body);
-	fe_buf_free(&path);
+		rc = pod_url(true, NULL, NULL, &path);
+	if (!rc)
+		rc = cli_request("POST", path, body, &ans, &raw);
+	fe_secret_free(body);
+	free(path);
 	if (rc)
 		goto out;
-	peer = fe_json_get(ans, "peer");
-	pod = fe_json_get(ans, "pod");
-	peer_id = fe_json_get_str(peer, "id");
-	pod_id = fe_json_get_str(pod, "id");
+	peer = json_object_get(ans, "peer");
+	pod = json_object_get(ans, "pod");
+	peer_id = jstr(peer, "id");
+	pod_id = jstr(pod, "id");
 	if (!peer_id || !pod_id) {
 		rc = cli_fail("the server's answer has no peer or pod");
 		goto out;
@@ -563,7 +551,7 @@ static int peer_add(int argc, char **argv)
 
 		fprintf(strcmp(out, "-") ? stdout : stderr, "Added device %s (%s) to pod %s: %s\n",
 			name, peer_id, pod_id,
-			cli_fmt_value(fe_json_get(peer, "addresses"), addrs, sizeof(addrs)));
+			cli_fmt_value(json_object_get(peer, "addresses"), addrs, sizeof(addrs)));
 	}
 	rc = render(&l, peer, pod, &text);
 	if (rc)
@@ -582,7 +570,7 @@ out:
 		mr_conf_free_text(text);
 	if (raw)
 		mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	free(out_alloc);
 	local_free(&l);
 	return rc;
@@ -598,8 +586,8 @@ int cmd_config(int argc, char **argv)
 	    {"pod", required_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct fe_json *proot = NULL, *oroot = NULL;
-	const struct fe_json *peer, *pod;
+	json_t *proot = NULL, *oroot = NULL;
+	const json_t *peer, *pod;
 	struct local_peer l = {0};
 	const char *out = "-", *name;
 	char *text = NULL;
@@ -632,7 +620,7 @@ int cmd_config(int argc, char **argv)
 	rc = get_pod(&oroot, &pod);
 	if (rc)
 		goto out;
-	rc = local_load(fe_json_get_str(pod, "id"), fe_json_get_str(peer, "name"), &l);
+	rc = local_load(jstr(pod, "id"), jstr(peer, "name"), &l);
 	if (rc)
 		goto out;
 	{
@@ -643,9 +631,8 @@ int cmd_config(int argc, char **argv)
 
 		if (mr_key_from_base64(&priv, l.private_key) < 0 ||
 		    mr_key_public_from_private(&pub, &priv) < 0 ||
-		    mr_key_public_from_base64(&srv, fe_json_get_str(peer, "public_key")
-							? fe_json_get_str(peer, "public_key")
-							: "") < 0) {
+		    mr_key_public_from_base64(
+			&srv, jstr(peer, "public_key") ? jstr(peer, "public_key") : "") < 0) {
 			mr_key_wipe(&priv);
 			rc = cli_fail("the kept key or the server's key of \"%s\" is not valid",
 				      name);
@@ -671,8 +658,8 @@ out:
 	if (text)
 		mr_conf_free_text(text);
 	local_free(&l);
-	fe_json_free(proot);
-	fe_json_free(oroot);
+	json_decref(proot);
+	json_decref(oroot);
 	return rc;
 }
 
@@ -723,11 +710,10 @@ static int peer_list(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *filter = NULL;
-	struct fe_json *ans = NULL;
-	const struct fe_json *list;
+	json_t *ans = NULL, *list, *pe;
 	struct cli_table t;
-	struct fe_buf p;
-	char *raw = NULL;
+	char *raw = NULL, *path = NULL;
+	size_t i;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -736,10 +722,10 @@ static int peer_list(int argc, char **argv)
 			opt_pod = optarg;
 			break;
 		case 'e':
-			filter = "?enabled=true";
+			filter = "true";
 			break;
 		case 'd':
-			filter = "?enabled=false";
+			filter = "false";
 			break;
 		default:
 			return EXIT_USAGE;
@@ -747,44 +733,44 @@ static int peer_list(int argc, char **argv)
 	}
 	if (optind < argc)
 		return USAGE_ERR("unexpected argument \"%s\"", argv[optind]);
-	fe_buf_init(&p);
-	rc = base_path(&p);
-	if (filter)
-		fe_buf_add(&p, filter);
+	rc = pod_url(true, NULL, NULL, &path);
+	if (!rc && filter) {
+		char *p = NULL;
+
+		rc =
+		    asprintf(&p, "%s?enabled=%s", path, filter) < 0 ? cli_fail("out of memory") : 0;
+		free(path);
+		path = p;
+	}
 	if (!rc)
-		rc = cli_request("GET", p.p, NULL, &ans, &raw);
-	fe_buf_free(&p);
+		rc = cli_request("GET", path, NULL, &ans, &raw);
+	free(path);
 	if (rc)
 		return rc;
 	if (cli.json) {
 		cli_print_json(raw);
 		goto out;
 	}
-	list = fe_json_get(ans, "peers");
+	list = json_object_get(ans, "peers");
 	cli_table_init(&t, 7,
 		       (const char *[]){"NAME", "ID", "ADDRESSES", "ENABLED", "EXPIRES",
 					"TRANSFER (RX/TX)", "LAST HANDSHAKE"});
-	for (size_t i = 0; list && list->type == FE_JSON_ARRAY && i < list->n; i++) {
-		const struct fe_json *pe = list->items[i];
+	json_array_foreach(list, i, pe) {
 		char addrs[256], en[128], exp[64], xfer[64], rx[32], tx[32], hs[64];
-		const struct fe_json *enabled = fe_json_get(pe, "enabled");
+		const char *reason = jstr(pe, "disabled_reason");
 
-		cli_fmt_value(fe_json_get(pe, "addresses"), addrs, sizeof(addrs));
-		if (enabled && enabled->type == FE_JSON_BOOL && !enabled->b)
-			snprintf(en, sizeof(en), "no (%s)",
-				 fe_json_get_str(pe, "disabled_reason")
-				     ? fe_json_get_str(pe, "disabled_reason")
-				     : "disabled");
+		cli_fmt_value(json_object_get(pe, "addresses"), addrs, sizeof(addrs));
+		if (json_is_false(json_object_get(pe, "enabled")))
+			snprintf(en, sizeof(en), "no (%s)", reason ? reason : "disabled");
 		else
 			snprintf(en, sizeof(en), "yes");
-		cli_fmt_time(fe_json_get(pe, "expires"), exp, sizeof(exp));
+		cli_fmt_time(json_object_get(pe, "expires"), exp, sizeof(exp));
 		snprintf(xfer, sizeof(xfer), "%s / %s",
-			 cli_fmt_bytes(fe_json_get_int(pe, "rx_bytes", 0), rx, sizeof(rx)),
-			 cli_fmt_bytes(fe_json_get_int(pe, "tx_bytes", 0), tx, sizeof(tx)));
-		cli_fmt_time(fe_json_get(pe, "last_handshake"), hs, sizeof(hs));
-		cli_table_add(&t, (const char *[]){fe_json_get_str(pe, "name"),
-						   fe_json_get_str(pe, "id"), addrs, en, exp, xfer,
-						   hs});
+			 cli_fmt_bytes(jint(pe, "rx_bytes"), rx, sizeof(rx)),
+			 cli_fmt_bytes(jint(pe, "tx_bytes"), tx, sizeof(tx)));
+		cli_fmt_time(json_object_get(pe, "last_handshake"), hs, sizeof(hs));
+		cli_table_add(&t, (const char *[]){jstr(pe, "name"), jstr(pe, "id"), addrs, en, exp,
+						   xfer, hs});
 	}
 	if (t.nrow == 1)
 		printf("No devices in this pod yet: add one with `%s peer add NAME`.\n", PROG);
@@ -793,23 +779,25 @@ static int peer_list(int argc, char **argv)
 	cli_table_free(&t);
 out:
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
-static void print_wrapped(const char *key, const struct fe_json *obj)
+static void print_wrapped(const char *key, const json_t *obj)
 {
-	char *k = (char *)key;
-	struct fe_json *item = (struct fe_json *)obj;
-	struct fe_json wrap = {.type = FE_JSON_OBJECT, .n = 1, .keys = &k, .items = &item};
+	json_t *wrap = json_pack("{s:O}", key, (json_t *)obj);
 
-	cli_print_json_value(&wrap);
+	if (wrap)
+		cli_print_json_value(wrap);
+	else
+		fprintf(stderr, "%s: out of memory\n", PROG);
+	json_decref(wrap);
 }
 
 static int peer_show(int argc, char **argv)
 {
-	struct fe_json *root = NULL;
-	const struct fe_json *peer;
+	json_t *root = NULL;
+	const json_t *peer;
 	int rc = parse_only_pod(argc, argv, 1, "the device's name");
 
 	if (rc)
@@ -821,80 +809,67 @@ static int peer_show(int argc, char **argv)
 		print_wrapped("peer", peer);
 	else
 		cli_print_object(peer, peer_keys);
-	fe_json_free(root);
+	json_decref(root);
 	return 0;
 }
 
 /* POST or DELETE on one peer, found by name: .../peers/{id}[/action]. */
 static int peer_action(const char *arg, const char *method, const char *action, const char *body,
-		       struct fe_json **ans, char **raw, char **out_name, char **out_pod)
+		       json_t **ans, char **raw, char **out_name, char **out_pod)
 {
-	struct fe_json *root = NULL;
-	const struct fe_json *peer;
+	json_t *root = NULL;
+	const json_t *peer;
 	const char *id, *name, *pod;
-	struct fe_buf p;
+	char *path = NULL;
 	int rc;
 
 	rc = find_peer(arg, &root, &peer);
 	if (rc)
 		return rc;
-	id = fe_json_get_str(peer, "id");
-	name = fe_json_get_str(peer, "name");
-	pod = fe_json_get_str(peer, "pod");
+	id = jstr(peer, "id");
+	name = jstr(peer, "name");
+	pod = jstr(peer, "pod");
 	if (!id || !name || !pod) {
-		fe_json_free(root);
+		json_decref(root);
 		return cli_fail("the server's answer has no peer id");
 	}
-	fe_buf_init(&p);
-	rc = base_path(&p);
-	fe_buf_add(&p, "/");
-	cli_path_escape(&p, id);
-	if (action) {
-		fe_buf_add(&p, "/");
-		fe_buf_add(&p, action);
-	}
+	rc = pod_url(true, id, action, &path);
 	if (!rc)
-		rc =
-		    p.failed ? cli_fail("out of memory") : cli_request(method, p.p, body, ans, raw);
-	fe_buf_free(&p);
+		rc = cli_request(method, path, body, ans, raw);
+	free(path);
 	if (!rc && out_name && !(*out_name = strdup(name)))
 		rc = cli_fail("out of memory");
 	if (!rc && out_pod && !(*out_pod = strdup(pod)))
 		rc = cli_fail("out of memory");
-	fe_json_free(root);
+	json_decref(root);
 	return rc;
 }
 
-static int print_peer_result(struct fe_json *ans, char *raw, const char *what)
+static int print_peer_result(json_t *ans, char *raw, const char *what)
 {
-	const struct fe_json *peer = fe_json_get(ans, "peer");
+	const json_t *peer = json_object_get(ans, "peer");
 	char exp[64];
 
 	if (cli.json) {
 		cli_print_json(raw);
 	} else if (peer) {
-		const struct fe_json *en = fe_json_get(peer, "enabled");
+		const json_t *en = json_object_get(peer, "enabled");
+		const char *reason = jstr(peer, "disabled_reason");
 
-		cli_fmt_time(fe_json_get(peer, "expires"), exp, sizeof(exp));
-		printf("Device %s %s: %s%s%s, expires %s.\n", fe_json_get_str(peer, "name"), what,
-		       en && en->type == FE_JSON_BOOL && en->b ? "enabled" : "disabled",
-		       en && en->type == FE_JSON_BOOL && !en->b ? " - " : "",
-		       en && en->type == FE_JSON_BOOL && !en->b
-			   ? (fe_json_get_str(peer, "disabled_reason")
-				  ? fe_json_get_str(peer, "disabled_reason")
-				  : "")
-			   : "",
-		       strcmp(exp, "-") ? exp : "never");
+		cli_fmt_time(json_object_get(peer, "expires"), exp, sizeof(exp));
+		printf("Device %s %s: %s%s%s, expires %s.\n", jstr(peer, "name"), what,
+		       json_is_true(en) ? "enabled" : "disabled", json_is_false(en) ? " - " : "",
+		       json_is_false(en) && reason ? reason : "", strcmp(exp, "-") ? exp : "never");
 	}
 	if (raw)
 		mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 
 static int peer_enable(int argc, char **argv)
 {
-	struct fe_json *ans = NULL;
+	json_t *ans = NULL;
 	char *raw = NULL;
 	int rc = parse_only_pod(argc, argv, 1, "the device's name");
 
@@ -910,10 +885,9 @@ static int peer_disable(int argc, char **argv)
 	    {"reason", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct fe_json *ans = NULL;
+	json_t *ans = NULL;
 	const char *reason = NULL;
-	struct fe_buf body;
-	char *raw = NULL;
+	char *raw = NULL, *body = NULL;
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
@@ -928,17 +902,10 @@ static int peer_disable(int argc, char **argv)
 		return USAGE_ERR("the device's name is missing");
 	if (optind + 1 < argc)
 		return USAGE_ERR("unexpected argument \"%s\"", argv[optind + 1]);
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{");
-	if (reason) {
-		fe_buf_add(&body, "\"reason\":");
-		fe_buf_json_string(&body, reason, strlen(reason));
-	}
-	fe_buf_add(&body, "}");
-	rc = body.failed
-		 ? cli_fail("out of memory")
-		 : peer_action(argv[optind], "POST", "disable", body.p, &ans, &raw, NULL, NULL);
-	fe_buf_free(&body);
+	rc = cli_body(json_pack("{s:s*}", "reason", reason), &body);
+	if (!rc)
+		rc = peer_action(argv[optind], "POST", "disable", body, &ans, &raw, NULL, NULL);
+	fe_secret_free(body);
 	return rc ? rc : print_peer_result(ans, raw, "updated");
 }
 
@@ -951,10 +918,10 @@ static int peer_expire(int argc, char **argv)
 	    {"never", no_argument, NULL, 'n'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct fe_json *ans = NULL;
+	json_t *ans = NULL;
 	int64_t expires = 0, d;
 	int given = 0, c, rc;
-	char *raw = NULL, body[64], *end;
+	char *raw = NULL, *body = NULL, *end;
 
 	while ((c = cli_getopt(argc, argv, opts)) != -1) {
 		switch (c) {
@@ -991,33 +958,29 @@ static int peer_expire(int argc, char **argv)
 		return USAGE_ERR("the device's name is missing");
 	if (optind + 1 < argc)
 		return USAGE_ERR("unexpected argument \"%s\"", argv[optind + 1]);
-	if (expires)
-		snprintf(body, sizeof(body), "{\"expires\":%lld}", (long long)expires);
-	else
-		snprintf(body, sizeof(body), "{\"expires\":null}");
-	rc = peer_action(argv[optind], "POST", "expiry", body, &ans, &raw, NULL, NULL);
+	rc = cli_body(expires ? json_pack("{s:I}", "expires", (json_int_t)expires)
+			      : json_pack("{s:n}", "expires"),
+		      &body);
+	if (!rc)
+		rc = peer_action(argv[optind], "POST", "expiry", body, &ans, &raw, NULL, NULL);
+	fe_secret_free(body);
 	return rc ? rc : print_peer_result(ans, raw, "updated");
 }
 
 static int peer_rename(int argc, char **argv)
 {
-	struct fe_json *ans = NULL;
-	char *raw = NULL, *old_name = NULL, *pod = NULL, *from = NULL, *to = NULL;
-	struct fe_buf body;
+	json_t *ans = NULL;
+	char *raw = NULL, *old_name = NULL, *pod = NULL, *from = NULL, *to = NULL, *body = NULL;
 	int rc = parse_only_pod(argc, argv, 2, "the device's name and its new name");
 
 	if (rc)
 		return rc;
 	if (mr_name_validate_label(argv[optind + 1]) < 0)
 		return USAGE_ERR("new name: %s", mr_error_message());
-	fe_buf_init(&body);
-	fe_buf_add(&body, "{\"name\":");
-	fe_buf_json_string(&body, argv[optind + 1], strlen(argv[optind + 1]));
-	fe_buf_add(&body, "}");
-	rc = body.failed
-		 ? cli_fail("out of memory")
-		 : peer_action(argv[optind], "POST", "rename", body.p, &ans, &raw, &old_name, &pod);
-	fe_buf_free(&body);
+	rc = cli_body(json_pack("{s:s}", "name", argv[optind + 1]), &body);
+	if (!rc)
+		rc = peer_action(argv[optind], "POST", "rename", body, &ans, &raw, &old_name, &pod);
+	fe_secret_free(body);
 	if (rc)
 		return rc;
 	/* The kept key follows the name, if this machine has it. */
@@ -1034,7 +997,7 @@ static int peer_rename(int argc, char **argv)
 
 static int peer_remove(int argc, char **argv)
 {
-	struct fe_json *ans = NULL;
+	json_t *ans = NULL;
 	char *raw = NULL, *name = NULL, *pod = NULL, *path = NULL;
 	int rc = parse_only_pod(argc, argv, 1, "the device's name");
 
@@ -1055,7 +1018,7 @@ static int peer_remove(int argc, char **argv)
 	free(name);
 	free(pod);
 	mr_api_free_body(raw);
-	fe_json_free(ans);
+	json_decref(ans);
 	return 0;
 }
 

@@ -22,18 +22,17 @@ static const char LOWHALF[] = "\xe2\x96\x84";
 static const char UPHALF[] = "\xe2\x96\x80";
 static const char FULL[] = "\xe2\x96\x88";
 
-static void margin_rows(struct fe_buf *b, int realwidth)
+static void margin_rows(int realwidth)
 {
 	for (int y = 0; y < MARGIN / 2; y++) {
 		for (int x = 0; x < realwidth; x++)
-			fe_buf_add(b, FULL);
-		fe_buf_add(b, "\n");
+			fputs(FULL, stdout);
+		fputc('\n', stdout);
 	}
 }
 
 int cli_print_qr(const char *text)
 {
-	struct fe_buf b;
 	QRcode *qr;
 	int w;
 
@@ -48,33 +47,26 @@ int cli_print_qr(const char *text)
 		return cli_fail("cannot make a QR code: %s", strerror(errno ? errno : ENOMEM));
 	}
 	w = qr->width;
-	fe_buf_init(&b);
-	margin_rows(&b, w + 2 * MARGIN);
+	margin_rows(w + 2 * MARGIN);
 	for (int y = 0; y < w; y += 2) {
 		const unsigned char *row1 = qr->data + y * w, *row2 = row1 + w;
 
 		for (int x = 0; x < MARGIN; x++)
-			fe_buf_add(&b, FULL);
+			fputs(FULL, stdout);
 		for (int x = 0; x < w; x++) {
 			bool top = row1[x] & 1, bottom = y + 1 < w && (row2[x] & 1);
 
 			/* Dark modules are the blank parts of a cell. */
 			if (top)
-				fe_buf_add(&b, bottom ? EMPTY : LOWHALF);
+				fputs(bottom ? EMPTY : LOWHALF, stdout);
 			else
-				fe_buf_add(&b, bottom ? UPHALF : FULL);
+				fputs(bottom ? UPHALF : FULL, stdout);
 		}
 		for (int x = 0; x < MARGIN; x++)
-			fe_buf_add(&b, FULL);
-		fe_buf_add(&b, "\n");
+			fputs(FULL, stdout);
+		fputc('\n', stdout);
 	}
-	margin_rows(&b, w + 2 * MARGIN);
+	margin_rows(w + 2 * MARGIN);
 	QRcode_free(qr);
-	if (b.failed) {
-		fe_buf_free(&b);
-		return cli_fail("out of memory");
-	}
-	fwrite(b.p, 1, b.len, stdout);
-	fe_buf_free(&b);
 	return EXIT_OK;
 }

@@ -79,13 +79,12 @@ int http_status_of(int code)
 
 /* --- responses ----------------------------------------------------------- */
 
-static int respond_typed(struct request *r, int status, const char *type, const char *body,
-			 size_t len, const char *hname, const char *hvalue)
+/* Queue a response; resp is released here whatever happens. */
+static int queue(struct request *r, int status, struct MHD_Response *resp, const char *type,
+		 const char *hname, const char *hvalue)
 {
-	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	if (type)
@@ -106,35 +105,82 @@ static int respond_typed(struct request *r, int status, const char *type, const 
 	return ret;
 }
 
-int http_respond(struct request *r, int status, const char *body, size_t len)
-{
-	return respond_typed(r, status, "application/json", body, len, NULL, NULL);
-}
-
 int http_respond_text(struct request *r, int status, const char *type, const char *body, size_t len)
 {
-	return respond_typed(r, status, type, body, len, NULL, NULL);
+	return queue(r, status,
+		     MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY),
+		     type, NULL, NULL);
+}
+
+/* body (from malloc) is handed over: wiped and freed when sent, since
+ * answers may hold a secret. */
+static int respond_owned_h(struct request *r, int status, char *body, size_t len, const char *hname,
+			   const char *hvalue)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer_with_free_callback(len, body, fe_secret_free);
+	if (!resp)
+		fe_secret_free(body);
+	return queue(r, status, resp, "application/json", hname, hvalue);
+}
+
+int http_respond_owned(struct request *r, int status, char *body, size_t len)
+{
+	return respond_owned_h(r, status, body, len, NULL, NULL);
+}
+
+/* v's JSON text and a newline; -1 without memory. */
+static int dump_line(json_t *v, char **out, size_t *len)
+{
+	char *text = json_dumps(v, JSON_COMPACT), *line;
+	size_t n;
+
+	if (!text)
+		return -1;
+	n = strlen(text);
+	line = malloc(n + 2);
+	if (line) {
+		memcpy(line, text, n);
+		memcpy(line + n, "\n", 2);
+	}
+	fe_secret_free(text);
+	if (!line)
+		return -1;
+	*out = line;
+	*len = n + 1;
+	return 0;
+}
+
+int http_respond_json(struct request *r, int status, json_t *v)
+{
+	char *text;
+	size_t len;
+	int rc = v ? dump_line(v, &text, &len) : -1;
+
+	json_decref(v);
+	if (rc < 0)
+		return MHD_NO;
+	return respond_owned_h(r, status, text, len, NULL, NULL);
 }
 
 static int respond_error_h(struct request *r, int status, const char *error, const char *message,
 			   const char *hname, const char *hvalue)
 {
-	struct fe_buf b;
-	int ret;
+	json_t *v = json_pack("{s:s, s:s}", "error", error, "message", message);
+	char *text;
+	size_t len;
+	int rc;
 
-	fe_buf_init(&b);
-	fe_buf_add(&b, "{\"error\":");
-	fe_buf_json_string(&b, error, strlen(error));
-	fe_buf_add(&b, ",\"message\":");
-	fe_buf_json_string(&b, message, strlen(message));
-	fe_buf_add(&b, "}\n");
-	if (b.failed) {
-		fe_buf_free(&b);
+	/* A detail that is not UTF-8 cannot be JSON text: say only what
+	 * kind of failure it was. */
+	if (!v)
+		v = json_pack("{s:s, s:s}", "error", error, "message", "invalid input");
+	rc = v ? dump_line(v, &text, &len) : -1;
+	json_decref(v);
+	if (rc < 0)
 		return MHD_NO;
-	}
-	ret = respond_typed(r, status, "application/json", b.p, b.len, hname, hvalue);
-	fe_buf_free(&b);
-	return ret;
+	return respond_owned_h(r, status, text, len, hname, hvalue);
 }
 
 int http_respond_error(struct request *r, int status, const char *error, const char *message)
@@ -275,8 +321,18 @@ static int64_t next_tick_after(struct server *srv, int64_t now)
 static void *timer_main(void *arg)
 {
 	struct server *srv = arg;
-	int64_t next_tick = 0, next_recheck = 0;
+	int64_t next_tick = 0, next_recheck = 0, next_backup = 0;
 
+	if (srv->cfg->backup_interval) {
+		/* Due an interval after the newest backup there is, so that a
+		 * server restarted more often than that still makes them. */
+		int64_t interval = (int64_t)srv->cfg->backup_interval * 1000, now = now_ms();
+		int64_t newest = backup_newest(srv->cfg->backup_dir) * 1000;
+
+		next_backup = newest ? newest + interval : now;
+		if (next_backup > now + interval)
+			next_backup = now + interval; /* the clock went back */
+	}
 	pthread_mutex_lock(&srv->lock);
 	srv->dirty = true;
 	while (!srv->stop_timer) {
@@ -298,6 +354,13 @@ static void *timer_main(void *arg)
 			if (ticked)
 				srv->ticks++;
 		}
+		if (next_backup && now >= next_backup) {
+			/* Long polls wait a little longer meanwhile; writes
+			 * still wake them from the HTTP thread. */
+			pthread_mutex_unlock(&srv->lock);
+			next_backup = backup_scheduled(srv);
+			pthread_mutex_lock(&srv->lock);
+		}
 		if (srv->waiters && (ticked || now >= next_recheck)) {
 			check_waiters(srv, srv->timer_store);
 			next_recheck = now + 1000;
@@ -309,6 +372,8 @@ static void *timer_main(void *arg)
 				wake(r);
 		}
 		wait_until = next_tick;
+		if (next_backup && next_backup < wait_until)
+			wait_until = next_backup;
 		if (srv->waiters && next_recheck < wait_until)
 			wait_until = next_recheck;
 		for (r = srv->waiters; r; r = r->wnext)
@@ -382,7 +447,7 @@ static int authenticate(struct request *r)
 	struct server *srv = r->srv;
 	const struct route *rt = r->route;
 	const char *h, *tok;
-	struct fe_json *v;
+	json_t *v;
 	char *out = NULL;
 	const char *kind, *id, *subject;
 	int rc;
@@ -404,23 +469,23 @@ static int authenticate(struct request *r)
 	rc = mr_store_token_verify(srv->store, tok, &out);
 	if (rc < 0)
 		return http_respond_mr(r, rc);
-	v = fe_json_parse(out, strlen(out));
+	v = json_loads(out, 0, NULL);
 	mr_free(out);
-	kind = fe_json_get_str(v, "kind");
-	id = fe_json_get_str(v, "token_id");
-	subject = fe_json_get_str(v, "subject");
-	if (!v || !kind || !id || strlen(id) >= sizeof(r->token_id)) {
-		fe_json_free(v);
+	kind = json_string_value(json_object_get(v, "kind"));
+	id = json_string_value(json_object_get(v, "token_id"));
+	subject = json_string_value(json_object_get(v, "subject"));
+	if (!kind || !id || strlen(id) >= sizeof(r->token_id)) {
+		json_decref(v);
 		log_msg("token verify: unexpected result");
 		return http_respond_error(r, 500, mr_error_name(MR_EINVAL), "internal error");
 	}
 	r->kind = mr_token_kind_from_name(kind);
 	snprintf(r->token_id, sizeof(r->token_id), "%s", id);
 	if (subject && !(r->subject = strdup(subject))) {
-		fe_json_free(v);
+		json_decref(v);
 		return MHD_NO;
 	}
-	fe_json_free(v);
+	json_decref(v);
 
 	if (!mr_token_kind_allows(r->kind, rt->scope)) {
 		char msg[128];
@@ -484,7 +549,9 @@ static enum MHD_Result begin_request(struct request *r, const char *url, const c
 
 		snprintf(msg, sizeof(msg), "method %s not allowed here (allowed: %s)", method,
 			 allow);
-		return (enum MHD_Result)respond_error_h(r, 405, "method_not_allowed", msg,
+		/* The library's stable name (the API client maps 405 to
+		 * MR_ENOTSUP too): clients act on these names. */
+		return (enum MHD_Result)respond_error_h(r, 405, mr_error_name(MR_ENOTSUP), msg,
 							MHD_HTTP_HEADER_ALLOW, allow);
 	}
 	r->route = &server_routes[idx];
@@ -508,6 +575,33 @@ static enum MHD_Result begin_request(struct request *r, const char *url, const c
 	return MHD_YES;
 }
 
+/* Keep a chunk of the body (at most SERVER_MAX_BODY in all, checked by the
+ * caller). Grown by copying so that no freed block keeps a secret. */
+static int body_append(struct request *r, const char *data, size_t n)
+{
+	if (r->body_len + n + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 4096;
+		char *p;
+
+		while (cap < r->body_len + n + 1)
+			cap *= 2;
+		if (cap > SERVER_MAX_BODY + 1)
+			cap = SERVER_MAX_BODY + 1;
+		p = malloc(cap);
+		if (!p)
+			return -1;
+		if (r->body_len)
+			memcpy(p, r->body, r->body_len);
+		fe_secret_free(r->body);
+		r->body = p;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **con_cls)
@@ -523,7 +617,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		r->conn = conn;
 		r->route_index = -1;
 		r->start_us = mono_us();
-		fe_buf_init(&r->body);
 		*con_cls = r;
 		__atomic_add_fetch(&srv->inflight, 1, __ATOMIC_RELEASE);
 		return begin_request(r, url, method);
@@ -538,7 +631,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (r->too_big || r->body.len + n > SERVER_MAX_BODY) {
+		if (r->too_big || r->body_len + n > SERVER_MAX_BODY) {
 			/* A chunked upload past the limit (a declared length
 			 * was refused at the first call). libmicrohttpd cannot
 			 * answer before the body ends, so keep nothing more,
@@ -547,14 +640,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			if (!r->too_big) {
 				r->too_big = true;
 				srv->metrics.body_too_large++;
-				r->discarded = r->body.len;
-				fe_buf_wipe_free(&r->body);
+				r->discarded = r->body_len;
+				fe_secret_free(r->body);
+				r->body = NULL;
+				r->body_len = r->body_cap = 0;
 			}
 			r->discarded += n;
 			return r->discarded > 2 * SERVER_MAX_BODY ? MHD_NO : MHD_YES;
 		}
-		fe_buf_addn(&r->body, upload_data, n);
-		return r->body.failed ? MHD_NO : MHD_YES;
+		return body_append(r, upload_data, n) < 0 ? MHD_NO : MHD_YES;
 	}
 	if (r->too_big)
 		return (enum MHD_Result)http_respond_error(r, 413, mr_error_name(MR_ETOOBIG),
@@ -577,7 +671,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 			       r->counted_longpoll);
 	__atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_RELEASE);
 	/* Bodies may hold preshared keys or token secrets. */
-	fe_buf_wipe_free(&r->body);
+	fe_secret_free(r->body);
 	free(r->url);
 	free(r->subject);
 	free(r);
@@ -652,29 +746,6 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, bool *v6,
 	return 0;
 }
 
-static char *read_file(const char *path, size_t max)
-{
-	struct fe_buf b;
-	char chunk[4096];
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	fe_buf_init(&b);
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && b.len <= max)
-		fe_buf_addn(&b, chunk, (size_t)n);
-	explicit_bzero(chunk, sizeof(chunk));
-	close(fd);
-	if (n < 0 || b.len > max) {
-		fe_buf_wipe_free(&b);
-		return NULL;
-	}
-	fe_buf_addn(&b, "", 0);
-	return fe_buf_steal(&b, NULL);
-}
-
 /* Block the stop signals in every thread (threads started later inherit
  * the mask); the main thread takes them with sigwait(). */
 static int block_signals(sigset_t *set)
@@ -730,7 +801,6 @@ int server_run(struct server *srv)
 	unsigned flags;
 	bool v6, any6;
 	int sig, rc = 1;
-	size_t keylen = 0;
 
 	if (parse_listen(cfg->listen, &ss, &v6, &any6) < 0) {
 		log_msg("--listen %s: expected ADDRESS:PORT with a numeric address "
@@ -741,8 +811,8 @@ int server_run(struct server *srv)
 	if (!cfg->insecure) {
 		long days;
 
-		cert = read_file(cfg->cert, 1 << 20);
-		key = read_file(cfg->key, 1 << 20);
+		cert = fe_read_file(cfg->cert, 1 << 20, NULL);
+		key = fe_read_file(cfg->key, 1 << 20, NULL);
 		if (!cert || !key) {
 			log_msg("cannot read the TLS %s %s: %s", cert ? "key" : "certificate",
 				cert ? cfg->key : cfg->cert, strerror(errno));
@@ -750,7 +820,6 @@ int server_run(struct server *srv)
 				"--cert/--key, or (never in production) --insecure");
 			goto out;
 		}
-		keylen = strlen(key);
 		days = pki_days_left(cfg->cert);
 		if (days < 0 && days > -1000000)
 			log_msg("WARNING: the server certificate %s has EXPIRED; clients will "
@@ -800,11 +869,8 @@ int server_run(struct server *srv)
 		    (unsigned)128, MHD_OPTION_ARRAY, cfg->insecure ? no_opts : tls_opts,
 		    MHD_OPTION_END);
 	}
-	if (key) {
-		explicit_bzero(key, keylen);
-		free(key);
-		key = NULL;
-	}
+	fe_secret_free(key);
+	key = NULL;
 	if (!srv->daemon) {
 		log_msg("cannot start the HTTP%s server on %s (address in use? bad "
 			"certificate, key or TLS priorities?)",
@@ -836,10 +902,7 @@ int server_run(struct server *srv)
 	log_msg("stopped");
 out:
 	stop_timer(srv);
-	if (key) {
-		explicit_bzero(key, keylen);
-		free(key);
-	}
+	fe_secret_free(key);
 	free(cert);
 	return rc;
 }

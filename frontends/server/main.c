@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,8 +31,13 @@ int pki_check_name(const char *name, char *err, size_t err_size);
 #define CMD_INIT 0x1u
 #define CMD_RUN 0x2u
 #define CMD_CERT 0x4u
+#define CMD_BACKUP 0x8u
+#define CMD_RESTORE 0x10u
+#define CMD_ALL (CMD_INIT | CMD_RUN | CMD_CERT | CMD_BACKUP | CMD_RESTORE)
 
-enum opt_type { O_STR, O_BOOL, O_UINT, O_DOUBLE, O_LIST };
+/* O_DURATION: seconds, written as 90s, 30m, 24h, 7d or 2w (a bare number is
+ * seconds). */
+enum opt_type { O_STR, O_BOOL, O_UINT, O_DOUBLE, O_LIST, O_DURATION };
 
 struct opt_def {
 	const char *name;
@@ -48,9 +53,9 @@ struct opt_def {
 
 /* clang-format off */
 static const struct opt_def opts[] = {
-	{ "config", O_STR, OFF(config), CMD_INIT | CMD_RUN | CMD_CERT, "FILE", 0, 0,
-	  "read options from FILE (\"name = value\" lines, '#' comments); the command line wins" },
-	{ "data-dir", O_STR, OFF(data_dir), CMD_INIT | CMD_RUN | CMD_CERT, "DIR", 0, 0,
+	{ "config", O_STR, OFF(config), CMD_ALL, "FILE", 0, 0,
+	  "read options from FILE (\"name = value\" lines, '#' comments; options of other commands are ignored there); the command line wins" },
+	{ "data-dir", O_STR, OFF(data_dir), CMD_ALL, "DIR", 0, 0,
 	  "the data directory (database, CA, certificate, backup key); required" },
 	{ "name", O_LIST, OFF(names), CMD_INIT | CMD_CERT, "HOST", 0, 0,
 	  "host name or IP address the server certificate is valid for; repeat for more (at least one)" },
@@ -60,7 +65,8 @@ static const struct opt_def opts[] = {
 	  "validity of the server certificate (default 825)" },
 	{ "listen", O_STR, OFF(listen), CMD_RUN, "ADDR:PORT", 0, 0,
 	  "address and port to serve on, numeric: 0.0.0.0:8443, 127.0.0.1:8443, [::]:8443 (dual stack); port 0 picks a free one (default 0.0.0.0:8443)" },
-	{ "db", O_STR, OFF(db), CMD_RUN, "FILE", 0, 0, "database file (default DIR/store.db)" },
+	{ "db", O_STR, OFF(db), CMD_RUN | CMD_BACKUP | CMD_RESTORE, "FILE", 0, 0,
+	  "database file (default DIR/store.db)" },
 	{ "cert", O_STR, OFF(cert), CMD_RUN, "FILE", 0, 0,
 	  "PEM certificate (chain) to serve (default DIR/server.crt)" },
 	{ "key", O_STR, OFF(key), CMD_RUN, "FILE", 0, 0,
@@ -87,6 +93,19 @@ static const struct opt_def opts[] = {
 	  "serve /metrics without a token (default: an admin token is required)" },
 	{ "quiet", O_BOOL, OFF(quiet), CMD_RUN, NULL, 0, 0,
 	  "do not log libmicrohttpd's connection-level messages" },
+	{ "backup-interval", O_DURATION, OFF(backup_interval), CMD_RUN, "DURATION", 0, 3650.0 * 86400,
+	  "time between scheduled backups: 90s, 30m, 24h, 7d (default 24h); 0 disables them. The first is made at start unless the newest backup in --backup-dir is younger than that" },
+	{ "backup-keep", O_UINT, OFF(backup_keep), CMD_RUN, "N", 1, 100000,
+	  "scheduled backups to keep: after each one, all but the newest N myrelay-*.bak files in --backup-dir are deleted (default 7)" },
+	{ "backup-dir", O_STR, OFF(backup_dir), CMD_RUN | CMD_BACKUP, "DIR", 0, 0,
+	  "where backups go (default DIR/backups, created 0700); files are named myrelay-YYYYmmdd-HHMMSS.bak (UTC), mode 0600" },
+	{ "backup-key", O_STR, OFF(backup_key), CMD_RUN | CMD_BACKUP | CMD_RESTORE, "FILE", 0, 0,
+	  "the 32-byte key backups are encrypted and authenticated with (default DIR/backup.key)" },
+	{ "out", O_STR, OFF(out), CMD_BACKUP, "FILE", 0, 0,
+	  "write the backup to FILE (which must not exist) instead of a new file in --backup-dir" },
+	{ "from", O_STR, OFF(from), CMD_RESTORE, "FILE", 0, 0, "the backup file to restore; required" },
+	{ "force", O_BOOL, OFF(force), CMD_RESTORE, NULL, 0, 0,
+	  "replace an existing database (it is kept beside as DB.replaced-YYYYmmdd-HHMMSS)" },
 };
 /* clang-format on */
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -102,6 +121,8 @@ struct command {
 static int cmd_init(struct server_config *cfg);
 static int cmd_run(struct server_config *cfg);
 static int cmd_cert(struct server_config *cfg);
+static int cmd_backup(struct server_config *cfg);
+static int cmd_restore(struct server_config *cfg);
 
 static const struct command commands[] = {
     {"init", CMD_INIT, cmd_init, "init --data-dir DIR --name HOST [--name HOST_OR_IP ...]",
@@ -112,6 +133,14 @@ static const struct command commands[] = {
     {"cert", CMD_CERT, cmd_cert, "cert --data-dir DIR --name HOST [--name ...]",
      "issue a new server key and certificate from the data directory's CA\n"
      "(restart the server to use it)"},
+    {"backup", CMD_BACKUP, cmd_backup, "backup --data-dir DIR [--out FILE] [OPTIONS]",
+     "write an encrypted backup of the database (also while the server runs)\n"
+     "and print its path"},
+    {"restore", CMD_RESTORE, cmd_restore,
+     "restore --data-dir DIR --from FILE [--force] [OPTIONS]",
+     "restore the database from a backup (refused while a server runs on DIR)\n"
+     "A file that was changed or made with another key is refused, and the database\n"
+     "is then left as it was."},
     {"routes", 0, NULL, "routes", "print the route table: method, path, credential, summary"},
     {"version", 0, NULL, "version", "print the version"},
 };
@@ -205,6 +234,8 @@ static void cfg_defaults(struct server_config *cfg)
 	cfg->shutdown_timeout = 10;
 	cfg->ca_days = 3650;
 	cfg->cert_days = 825;
+	cfg->backup_interval = 86400;
+	cfg->backup_keep = 7;
 }
 
 static void cfg_free(struct server_config *cfg)
@@ -272,6 +303,31 @@ static int set_opt(struct server_config *cfg, const struct opt_def *o, const cha
 		*(unsigned *)field = (unsigned)v;
 		return 0;
 	}
+	case O_DURATION: {
+		static const struct {
+			char unit;
+			unsigned long mult;
+		} units[] = {{'\0', 1},	  {'s', 1},	{'m', 60},
+			     {'h', 3600}, {'d', 86400}, {'w', 604800}};
+		unsigned long v;
+		size_t u;
+
+		errno = 0;
+		v = strtoul(value, &end, 10);
+		for (u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+			if (*end == units[u].unit && (!*end || !end[1]))
+				break;
+		if (errno || end == value || value[0] == '-' ||
+		    u == sizeof(units) / sizeof(units[0]) ||
+		    v > (unsigned long)o->max / units[u].mult) {
+			log_msg("%s%s: expected a duration such as 90s, 30m, 24h or 7d (at most "
+				"%.0f days), or 0",
+				where, o->name, o->max / 86400);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)(v * units[u].mult);
+		return 0;
+	}
 	case O_DOUBLE: {
 		double v;
 
@@ -311,6 +367,8 @@ static int file_opt(const char *key, const char *value, unsigned line, void *use
 	char where[PATH_MAX + 32];
 
 	snprintf(where, sizeof(where), "%s:%u: ", fc->path, line);
+	if (!o && find_opt(key, strlen(key), CMD_ALL) && strcmp(key, "config") != 0)
+		return 0; /* one file for every command: another command's option */
 	if (!o || !strcmp(key, "config")) {
 		log_msg("%sunknown option \"%s\" for this command", where, key);
 		return -1;
@@ -335,7 +393,7 @@ static int parse_args(struct server_config *cfg, const struct command *c, int ar
 		else if (!strncmp(argv[i], "--config=", 9))
 			config = argv[i] + 9;
 	}
-	if (config && (c->bit & (CMD_INIT | CMD_RUN | CMD_CERT))) {
+	if (config && (c->bit & CMD_ALL)) {
 		struct file_ctx fc = {cfg, c->bit, config};
 		char err[256];
 
@@ -462,8 +520,7 @@ static int prepare_dir(const char *dir)
 static int cmd_init(struct server_config *cfg)
 {
 	char *db = NULL, *bk = NULL, *out = NULL;
-	unsigned char backup_key[32];
-	struct fe_json *v = NULL;
+	json_t *v = NULL;
 	mr_store *s = NULL;
 	const char *secret;
 	int rc, ret = 1;
@@ -490,19 +547,19 @@ static int cmd_init(struct server_config *cfg)
 	}
 	if (pki_init(cfg->data_dir, cfg->names, cfg->n_names, cfg->ca_days, cfg->cert_days) < 0)
 		goto fail;
-	if (getrandom(backup_key, sizeof(backup_key), 0) != sizeof(backup_key) ||
-	    write_secret_file(bk, backup_key, sizeof(backup_key), 0600) < 0) {
-		explicit_bzero(backup_key, sizeof(backup_key));
+	rc = mr_store_backup_key_create(bk);
+	if (rc < 0) {
+		log_msg("backup key: %s", mr_error_message());
 		goto fail;
 	}
-	explicit_bzero(backup_key, sizeof(backup_key));
 	rc = mr_store_token_issue(s, "{\"kind\":\"admin\",\"label\":\"init\"}", &out);
 	if (rc < 0) {
 		log_msg("first admin token: %s", mr_error_message());
 		goto fail;
 	}
-	v = fe_json_parse(out, strlen(out));
-	secret = fe_json_get_str(v, "secret");
+	/* The tree holds the secret too: jansson wipes what it frees (main). */
+	v = json_loads(out, 0, NULL);
+	secret = json_string_value(json_object_get(v, "secret"));
 	if (!secret)
 		goto fail;
 	log_msg("initialised %s: %s (0600), %s and %s (CA), %s and %s (server, for %zu name%s), "
@@ -520,13 +577,7 @@ fail:
 	remove_created(cfg->data_dir);
 	log_msg("init failed; nothing was left behind");
 out:
-	if (v) {
-		const char *sec = fe_json_get_str(v, "secret");
-
-		if (sec)
-			explicit_bzero((char *)sec, strlen(sec));
-	}
-	fe_json_free(v);
+	json_decref(v);
 	if (out) {
 		explicit_bzero(out, strlen(out));
 		mr_free(out);
@@ -571,17 +622,58 @@ static void warn_mode(const char *path, const char *what)
 			what, path, (unsigned)(st.st_mode & 0777));
 }
 
+/* Lock DIR/server.lock: shared by every running server, exclusive for a
+ * restore. The descriptor, or -1 after saying who holds it. */
+static int take_lock(const char *dir, int how)
+{
+	char *path = path_join(dir, FILE_LOCK);
+	int fd;
+
+	if (!path)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_msg("cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, how | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK && how == LOCK_EX)
+			log_msg("a myrelay-server is running on %s (it holds %s): stop it "
+				"before restoring",
+				dir, path);
+		else if (errno == EWOULDBLOCK)
+			log_msg("a restore is in progress on %s (it holds %s): start the "
+				"server when it is done",
+				dir, path);
+		else
+			log_msg("cannot lock %s: %s", path, strerror(errno));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
 static int cmd_run(struct server_config *cfg)
 {
 	struct server srv;
-	int rc, ret = 1;
+	int rc, ret = 1, lock;
 
 	if ((!cfg->listen && !(cfg->listen = strdup("0.0.0.0:8443"))) ||
 	    default_path(&cfg->db, cfg->data_dir, FILE_DB) < 0 ||
 	    default_path(&cfg->cert, cfg->data_dir, FILE_CERT) < 0 ||
-	    default_path(&cfg->key, cfg->data_dir, FILE_KEY) < 0)
+	    default_path(&cfg->key, cfg->data_dir, FILE_KEY) < 0 ||
+	    default_path(&cfg->backup_dir, cfg->data_dir, DIR_BACKUPS) < 0 ||
+	    default_path(&cfg->backup_key, cfg->data_dir, FILE_BACKUP_KEY) < 0)
 		return 1;
 	umask(077);
+	/* Shared: servers may run side by side on one database; a restore
+	 * takes the lock exclusively and so waits for none of them. */
+	lock = take_lock(cfg->data_dir, LOCK_SH);
+	if (lock < 0)
+		return 1;
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.started = (int64_t)time(NULL);
@@ -591,6 +683,7 @@ static int cmd_run(struct server_config *cfg)
 	if (rc < 0) {
 		log_msg("%s: %s%s", cfg->db, mr_error_message(),
 			rc == MR_ENOTFOUND ? " (run `myrelay-server init` first)" : "");
+		close(lock);
 		return 1;
 	}
 	rc = mr_store_open(&srv.timer_store, cfg->db, 0);
@@ -610,6 +703,177 @@ out:
 	/* The last step of a graceful stop: WAL checkpointed, file closed. */
 	mr_store_close(srv.timer_store);
 	mr_store_close(srv.store);
+	close(lock);
+	return ret;
+}
+
+/* --- backup and restore --------------------------------------------------- */
+
+static int cmd_backup(struct server_config *cfg)
+{
+	mr_store *s = NULL;
+	char *path = NULL;
+	int rc;
+
+	if (default_path(&cfg->db, cfg->data_dir, FILE_DB) < 0 ||
+	    default_path(&cfg->backup_dir, cfg->data_dir, DIR_BACKUPS) < 0 ||
+	    default_path(&cfg->backup_key, cfg->data_dir, FILE_BACKUP_KEY) < 0)
+		return 1;
+	umask(077);
+	rc = mr_store_open(&s, cfg->db, 0);
+	if (rc < 0) {
+		log_msg("%s: %s", cfg->db, mr_error_message());
+		return 1;
+	}
+	if (cfg->out) {
+		rc = mr_store_backup(s, cfg->out, cfg->backup_key);
+		if (rc < 0)
+			log_msg("backup to %s: %s", cfg->out, mr_error_message());
+		else
+			path = strdup(cfg->out);
+	} else {
+		rc = backup_into_dir(s, cfg->backup_dir, cfg->backup_key, &path);
+	}
+	mr_store_close(s);
+	if (rc < 0)
+		return 1;
+	if (path)
+		printf("%s\n", path);
+	fflush(stdout);
+	free(path);
+	return 0;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Move the database file and its companions (a WAL left by a crash must go
+ * with the file it belongs to, never be applied to another) from one name
+ * to another; -1 after logging. */
+static int move_db(const char *from, const char *to)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		if ((size_t)snprintf(a, sizeof(a), "%s%s", from, suffix[i]) >= sizeof(a) ||
+		    (size_t)snprintf(b, sizeof(b), "%s%s", to, suffix[i]) >= sizeof(b)) {
+			log_msg("%s: path too long", from);
+			return -1;
+		}
+		if (i > 0 && !exists(a))
+			continue;
+		if (rename(a, b) < 0) {
+			log_msg("cannot rename %s to %s: %s", a, b, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void remove_db(const char *path)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char a[PATH_MAX];
+
+		if ((size_t)snprintf(a, sizeof(a), "%s%s", path, suffix[i]) < sizeof(a))
+			unlink(a);
+	}
+}
+
+static int cmd_restore(struct server_config *cfg)
+{
+	char *tmpdir = NULL, *tmpdb = NULL, kept[PATH_MAX] = "", stamp[32];
+	bool replace;
+	time_t now = time(NULL);
+	struct tm tm;
+	int lock, rc, ret = 1;
+
+	if (!cfg->from) {
+		log_msg("--from FILE is required: the backup to restore (see --help)");
+		return 2;
+	}
+	if (default_path(&cfg->db, cfg->data_dir, FILE_DB) < 0 ||
+	    default_path(&cfg->backup_key, cfg->data_dir, FILE_BACKUP_KEY) < 0)
+		return 1;
+	umask(077);
+	lock = take_lock(cfg->data_dir, LOCK_EX);
+	if (lock < 0)
+		return 1;
+	replace = exists(cfg->db);
+	if (replace && !cfg->force) {
+		log_msg("%s exists: give --force to replace it (it is then kept beside as "
+			"%s.replaced-TIME)",
+			cfg->db, cfg->db);
+		goto out;
+	}
+	/* Restored next to the database (same file system: renamed into
+	 * place at the end), in a private directory of its own. */
+	{
+		char *slash = strrchr(cfg->db, '/');
+		size_t n = slash ? (size_t)(slash - cfg->db) + 1 : 0;
+
+		tmpdir = malloc(n + sizeof(".restore-XXXXXX"));
+		if (!tmpdir)
+			goto out;
+		memcpy(tmpdir, cfg->db, n);
+		memcpy(tmpdir + n, ".restore-XXXXXX", sizeof(".restore-XXXXXX"));
+	}
+	if (!mkdtemp(tmpdir)) {
+		log_msg("cannot create a directory next to %s: %s", cfg->db, strerror(errno));
+		free(tmpdir);
+		tmpdir = NULL;
+		goto out;
+	}
+	tmpdb = path_join(tmpdir, FILE_DB);
+	if (!tmpdb)
+		goto out;
+	/* Authenticated before anything is written: a changed file or another
+	 * key stops here, with the database as it was. */
+	rc = mr_store_restore(cfg->from, cfg->backup_key, tmpdb);
+	if (rc < 0) {
+		log_msg("%s: %s", cfg->from, mr_error_message());
+		log_msg("nothing was restored; %s is unchanged", cfg->db);
+		goto out;
+	}
+	if (replace) {
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		if ((size_t)snprintf(kept, sizeof(kept), "%s.replaced-%s", cfg->db, stamp) >=
+			sizeof(kept) ||
+		    exists(kept)) {
+			log_msg("%s exists (or the name is too long): try again in a second", kept);
+			goto out;
+		}
+		if (move_db(cfg->db, kept) < 0)
+			goto out;
+	}
+	if (move_db(tmpdb, cfg->db) < 0) {
+		if (replace && move_db(kept, cfg->db) < 0)
+			log_msg("the previous database is in %s", kept);
+		goto out;
+	}
+	log_msg("restored %s from %s", cfg->db, cfg->from);
+	if (replace)
+		log_msg("the previous database is kept as %s", kept);
+	ret = 0;
+out:
+	if (tmpdb) {
+		remove_db(tmpdb);
+		free(tmpdb);
+	}
+	if (tmpdir) {
+		rmdir(tmpdir);
+		free(tmpdir);
+	}
+	close(lock);
 	return ret;
 }
 
@@ -619,6 +883,9 @@ int main(int argc, char **argv)
 	const struct command *c = NULL;
 	int rc;
 
+	/* Tokens and keys pass through jansson trees (ours and the
+	 * library's): wipe whatever it frees. */
+	fe_json_wipe_on_free();
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
 		usage_main(argc < 2 ? stderr : stdout);

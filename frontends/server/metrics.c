@@ -60,113 +60,120 @@ void metrics_record(struct metrics *m, int route_index, int status, int64_t elap
 	m->latency_sum += secs;
 }
 
-static void label_value(struct fe_buf *b, const char *s)
+static void label_value(FILE *f, const char *s)
 {
-	fe_buf_add(b, "\"");
+	fputs("\"", f);
 	for (; s && *s; s++) {
 		if (*s == '\\')
-			fe_buf_add(b, "\\\\");
+			fputs("\\\\", f);
 		else if (*s == '"')
-			fe_buf_add(b, "\\\"");
+			fputs("\\\"", f);
 		else if (*s == '\n')
-			fe_buf_add(b, "\\n");
+			fputs("\\n", f);
 		else
-			fe_buf_addn(b, s, 1);
+			fputc(*s, f);
 	}
-	fe_buf_add(b, "\"");
+	fputs("\"", f);
 }
 
-static void head(struct fe_buf *b, const char *name, const char *type, const char *help)
+static void head(FILE *f, const char *name, const char *type, const char *help)
 {
-	fe_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_state(struct server *srv, struct fe_buf *b)
+/* Member key of object v as an integer (0 when absent). */
+static int64_t num(const json_t *v, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(v, key));
+}
+
+static void node_labels(FILE *f, const char *metric, const json_t *node)
+{
+	fprintf(f, "%s{node=", metric);
+	label_value(f, json_string_value(json_object_get(node, "id")));
+	fputs(",name=", f);
+	label_value(f, json_string_value(json_object_get(node, "name")));
+}
+
+static void render_state(struct server *srv, FILE *f)
 {
 	static const char *node_states[] = {"provisioning", "active", "draining", "offline"};
 	static const char *pod_states[] = {"pending", "active", "deleting", "failed"};
-	struct fe_json *ov = NULL, *nl = NULL;
-	const struct fe_json *nodes, *pods, *peers, *tokens, *list;
+	json_t *ov = NULL, *nl = NULL, *nodes, *pods, *peers, *tokens, *list, *n;
 	char *out;
+	size_t i;
 
 	if (mr_store_overview(srv->store, &out) == 0) {
-		ov = fe_json_parse(out, strlen(out));
+		ov = json_loads(out, 0, NULL);
 		mr_free(out);
 	}
-	if (!ov) {
+	if (!json_is_object(ov)) {
+		json_decref(ov);
 		srv->metrics.store_errors++;
 		return;
 	}
-	nodes = fe_json_get(ov, "nodes");
-	pods = fe_json_get(ov, "pods");
-	peers = fe_json_get(ov, "peers");
-	tokens = fe_json_get(ov, "tokens");
+	nodes = json_object_get(ov, "nodes");
+	pods = json_object_get(ov, "pods");
+	peers = json_object_get(ov, "peers");
+	tokens = json_object_get(ov, "tokens");
 
-	head(b, "myrelay_nodes", "gauge", "Nodes by status.");
-	for (size_t i = 0; i < 4; i++)
-		fe_buf_addf(b, "myrelay_nodes{status=\"%s\"} %" PRId64 "\n", node_states[i],
-			    fe_json_get_int(nodes, node_states[i], 0));
-	head(b, "myrelay_customers", "gauge", "Customers.");
-	fe_buf_addf(b, "myrelay_customers %" PRId64 "\n", fe_json_get_int(ov, "customers", 0));
-	head(b, "myrelay_pods", "gauge", "Pods by status.");
-	for (size_t i = 0; i < 4; i++)
-		fe_buf_addf(b, "myrelay_pods{status=\"%s\"} %" PRId64 "\n", pod_states[i],
-			    fe_json_get_int(pods, pod_states[i], 0));
-	head(b, "myrelay_peers", "gauge", "Peers (devices), all and enabled.");
-	fe_buf_addf(b, "myrelay_peers{state=\"all\"} %" PRId64 "\n",
-		    fe_json_get_int(peers, "total", 0));
-	fe_buf_addf(b, "myrelay_peers{state=\"enabled\"} %" PRId64 "\n",
-		    fe_json_get_int(peers, "enabled", 0));
-	head(b, "myrelay_tokens_active", "gauge", "Tokens neither revoked nor expired.");
-	fe_buf_addf(b, "myrelay_tokens_active %" PRId64 "\n", fe_json_get_int(tokens, "active", 0));
-	fe_json_free(ov);
+	head(f, "myrelay_nodes", "gauge", "Nodes by status.");
+	for (i = 0; i < 4; i++)
+		fprintf(f, "myrelay_nodes{status=\"%s\"} %" PRId64 "\n", node_states[i],
+			num(nodes, node_states[i]));
+	head(f, "myrelay_customers", "gauge", "Customers.");
+	fprintf(f, "myrelay_customers %" PRId64 "\n", num(ov, "customers"));
+	head(f, "myrelay_pods", "gauge", "Pods by status.");
+	for (i = 0; i < 4; i++)
+		fprintf(f, "myrelay_pods{status=\"%s\"} %" PRId64 "\n", pod_states[i],
+			num(pods, pod_states[i]));
+	head(f, "myrelay_peers", "gauge", "Peers (devices), all and enabled.");
+	fprintf(f, "myrelay_peers{state=\"all\"} %" PRId64 "\n", num(peers, "total"));
+	fprintf(f, "myrelay_peers{state=\"enabled\"} %" PRId64 "\n", num(peers, "enabled"));
+	head(f, "myrelay_tokens_active", "gauge", "Tokens neither revoked nor expired.");
+	fprintf(f, "myrelay_tokens_active %" PRId64 "\n", num(tokens, "active"));
+	json_decref(ov);
 
 	if (mr_store_node_list(srv->store, "{}", &out) == 0) {
-		nl = fe_json_parse(out, strlen(out));
+		nl = json_loads(out, 0, NULL);
 		mr_free(out);
 	}
-	list = fe_json_get(nl, "nodes");
-	if (!list || list->type != FE_JSON_ARRAY) {
+	list = json_object_get(nl, "nodes");
+	if (!json_is_array(list)) {
 		srv->metrics.store_errors++;
-		fe_json_free(nl);
+		json_decref(nl);
 		return;
 	}
-	head(b, "myrelay_node_generation", "gauge", "Generation of each node's desired state.");
-	for (size_t i = 0; i < list->n; i++) {
-		fe_buf_add(b, "myrelay_node_generation{node=");
-		label_value(b, fe_json_get_str(list->items[i], "id"));
-		fe_buf_add(b, ",name=");
-		label_value(b, fe_json_get_str(list->items[i], "name"));
-		fe_buf_addf(b, "} %" PRId64 "\n", fe_json_get_int(list->items[i], "generation", 0));
+	head(f, "myrelay_node_generation", "gauge", "Generation of each node's desired state.");
+	json_array_foreach(list, i, n) {
+		node_labels(f, "myrelay_node_generation", n);
+		fprintf(f, "} %" PRId64 "\n", num(n, "generation"));
 	}
-	head(b, "myrelay_node_generation_lag", "gauge",
+	head(f, "myrelay_node_generation_lag", "gauge",
 	     "Generations a node's agent has not applied yet (by its last report; a node "
 	     "that never reported counts its whole generation).");
-	for (size_t i = 0; i < list->n; i++) {
-		int64_t gen = fe_json_get_int(list->items[i], "generation", 0);
-		int64_t applied = fe_json_get_int(list->items[i], "applied_generation", 0);
+	json_array_foreach(list, i, n) {
+		int64_t gen = num(n, "generation"), applied = num(n, "applied_generation");
 
-		fe_buf_add(b, "myrelay_node_generation_lag{node=");
-		label_value(b, fe_json_get_str(list->items[i], "id"));
-		fe_buf_add(b, ",name=");
-		label_value(b, fe_json_get_str(list->items[i], "name"));
-		fe_buf_addf(b, "} %" PRId64 "\n", gen > applied ? gen - applied : 0);
+		node_labels(f, "myrelay_node_generation_lag", n);
+		fprintf(f, "} %" PRId64 "\n", gen > applied ? gen - applied : 0);
 	}
-	fe_json_free(nl);
+	json_decref(nl);
 }
 
-int metrics_render(struct server *srv, struct fe_buf *b)
+int metrics_render(struct server *srv, FILE *f)
 {
 	struct metrics *m = &srv->metrics;
+	uint64_t ticks, backups_ok, backups_failed;
+	int64_t backup_last_ok;
 	unsigned waiting;
-	uint64_t ticks;
 
-	head(b, "myrelay_build_info", "gauge", "Version of the loaded libmyrelay.");
-	fe_buf_addf(b, "myrelay_build_info{version=\"%s\"} 1\n", mr_version());
-	head(b, "myrelay_start_time_seconds", "gauge", "When the server started (unix time).");
-	fe_buf_addf(b, "myrelay_start_time_seconds %" PRId64 "\n", srv->started);
+	head(f, "myrelay_build_info", "gauge", "Version of the loaded libmyrelay.");
+	fprintf(f, "myrelay_build_info{version=\"%s\"} 1\n", mr_version());
+	head(f, "myrelay_start_time_seconds", "gauge", "When the server started (unix time).");
+	fprintf(f, "myrelay_start_time_seconds %" PRId64 "\n", srv->started);
 
-	head(b, "myrelay_http_requests_total", "counter",
+	head(f, "myrelay_http_requests_total", "counter",
 	     "Requests answered, by route and status (route=\"none\": no route matched).");
 	for (size_t row = 0; row <= server_n_routes; row++) {
 		for (size_t k = 0; k < METRICS_NSTATUS; k++) {
@@ -175,59 +182,65 @@ int metrics_render(struct server *srv, struct fe_buf *b)
 			if (!n)
 				continue;
 			if (row < server_n_routes)
-				fe_buf_addf(
-				    b, "myrelay_http_requests_total{method=\"%s\",route=\"%s\",",
-				    server_routes[row].method, server_routes[row].pattern);
+				fprintf(f,
+					"myrelay_http_requests_total{method=\"%s\",route=\"%s\",",
+					server_routes[row].method, server_routes[row].pattern);
 			else
-				fe_buf_add(
-				    b, "myrelay_http_requests_total{method=\"\",route=\"none\",");
+				fputs("myrelay_http_requests_total{method=\"\",route=\"none\",", f);
 			if (k < METRICS_NSTATUS - 1 && counted_status[k])
-				fe_buf_addf(b, "status=\"%d\"} %" PRIu64 "\n", counted_status[k],
-					    n);
+				fprintf(f, "status=\"%d\"} %" PRIu64 "\n", counted_status[k], n);
 			else
-				fe_buf_addf(b, "status=\"other\"} %" PRIu64 "\n", n);
+				fprintf(f, "status=\"other\"} %" PRIu64 "\n", n);
 		}
 	}
-	head(b, "myrelay_http_request_duration_seconds", "histogram",
+	head(f, "myrelay_http_request_duration_seconds", "histogram",
 	     "Time from request headers to response queued (long polls excluded).");
 	for (size_t i = 0; i < METRICS_NBUCKETS; i++)
-		fe_buf_addf(b,
-			    "myrelay_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-			    bucket_le[i], m->buckets[i]);
-	fe_buf_addf(b, "myrelay_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-		    m->latency_count);
-	fe_buf_addf(b, "myrelay_http_request_duration_seconds_sum %.6f\n", m->latency_sum);
-	fe_buf_addf(b, "myrelay_http_request_duration_seconds_count %" PRIu64 "\n",
-		    m->latency_count);
+		fprintf(f, "myrelay_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			bucket_le[i], m->buckets[i]);
+	fprintf(f, "myrelay_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+		m->latency_count);
+	fprintf(f, "myrelay_http_request_duration_seconds_sum %.6f\n", m->latency_sum);
+	fprintf(f, "myrelay_http_request_duration_seconds_count %" PRIu64 "\n", m->latency_count);
 
-	head(b, "myrelay_http_rate_limited_total", "counter",
+	head(f, "myrelay_http_rate_limited_total", "counter",
 	     "Requests refused with 429 by the per-client rate limit.");
-	fe_buf_addf(b, "myrelay_http_rate_limited_total %" PRIu64 "\n", m->rate_limited);
-	head(b, "myrelay_http_body_too_large_total", "counter",
+	fprintf(f, "myrelay_http_rate_limited_total %" PRIu64 "\n", m->rate_limited);
+	head(f, "myrelay_http_body_too_large_total", "counter",
 	     "Requests refused because their body was over 1 MiB.");
-	fe_buf_addf(b, "myrelay_http_body_too_large_total %" PRIu64 "\n", m->body_too_large);
-	head(b, "myrelay_http_inflight_requests", "gauge", "Requests being served.");
-	fe_buf_addf(b, "myrelay_http_inflight_requests %u\n",
-		    __atomic_load_n(&srv->inflight, __ATOMIC_RELAXED));
-	head(b, "myrelay_ratelimit_clients", "gauge", "Clients tracked by the rate limiter.");
-	fe_buf_addf(b, "myrelay_ratelimit_clients %zu\n", ratelimit_size(srv->rl));
-	head(b, "myrelay_longpoll_waiting", "gauge", "Node long polls waiting for a change.");
+	fprintf(f, "myrelay_http_body_too_large_total %" PRIu64 "\n", m->body_too_large);
+	head(f, "myrelay_http_inflight_requests", "gauge", "Requests being served.");
+	fprintf(f, "myrelay_http_inflight_requests %u\n",
+		__atomic_load_n(&srv->inflight, __ATOMIC_RELAXED));
+	head(f, "myrelay_ratelimit_clients", "gauge", "Clients tracked by the rate limiter.");
+	fprintf(f, "myrelay_ratelimit_clients %zu\n", ratelimit_size(srv->rl));
+	head(f, "myrelay_longpoll_waiting", "gauge", "Node long polls waiting for a change.");
 	pthread_mutex_lock(&srv->lock);
 	waiting = srv->n_waiters;
 	ticks = srv->ticks;
+	backups_ok = srv->backups_ok;
+	backups_failed = srv->backups_failed;
+	backup_last_ok = srv->backup_last_ok;
 	pthread_mutex_unlock(&srv->lock);
-	fe_buf_addf(b, "myrelay_longpoll_waiting %u\n", waiting);
-	head(b, "myrelay_longpoll_completed_total", "counter",
+	fprintf(f, "myrelay_longpoll_waiting %u\n", waiting);
+	head(f, "myrelay_longpoll_completed_total", "counter",
 	     "Long polls answered after waiting, by outcome.");
-	fe_buf_addf(b, "myrelay_longpoll_completed_total{outcome=\"changed\"} %" PRIu64 "\n",
-		    m->longpoll_changed);
-	fe_buf_addf(b, "myrelay_longpoll_completed_total{outcome=\"timeout\"} %" PRIu64 "\n",
-		    m->longpoll_timeouts);
-	head(b, "myrelay_store_ticks_total", "counter", "Expiry clock ticks run.");
-	fe_buf_addf(b, "myrelay_store_ticks_total %" PRIu64 "\n", ticks);
-	head(b, "myrelay_store_errors_total", "counter", "Internal store failures (HTTP 5xx).");
-	fe_buf_addf(b, "myrelay_store_errors_total %" PRIu64 "\n", m->store_errors);
+	fprintf(f, "myrelay_longpoll_completed_total{outcome=\"changed\"} %" PRIu64 "\n",
+		m->longpoll_changed);
+	fprintf(f, "myrelay_longpoll_completed_total{outcome=\"timeout\"} %" PRIu64 "\n",
+		m->longpoll_timeouts);
+	head(f, "myrelay_store_ticks_total", "counter", "Expiry clock ticks run.");
+	fprintf(f, "myrelay_store_ticks_total %" PRIu64 "\n", ticks);
+	head(f, "myrelay_store_errors_total", "counter", "Internal store failures (HTTP 5xx).");
+	fprintf(f, "myrelay_store_errors_total %" PRIu64 "\n", m->store_errors);
+	head(f, "myrelay_backups_total", "counter",
+	     "Scheduled backups since the server started, by result.");
+	fprintf(f, "myrelay_backups_total{result=\"ok\"} %" PRIu64 "\n", backups_ok);
+	fprintf(f, "myrelay_backups_total{result=\"failed\"} %" PRIu64 "\n", backups_failed);
+	head(f, "myrelay_backup_last_success_seconds", "gauge",
+	     "When the last scheduled backup succeeded (unix time; 0: none since the start).");
+	fprintf(f, "myrelay_backup_last_success_seconds %" PRId64 "\n", backup_last_ok);
 
-	render_state(srv, b);
-	return b->failed ? -1 : 0;
+	render_state(srv, f);
+	return ferror(f) ? -1 : 0;
 }

@@ -175,17 +175,25 @@ static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const 
 		    add_ext(x, NULL, NID_subject_key_identifier, "hash"))
 			goto fail;
 	} else {
-		struct fe_buf b;
+		size_t san_len = 0;
+		FILE *f = open_memstream(&san, &san_len);
 
-		fe_buf_init(&b);
-		for (size_t i = 0; i < n_names; i++) {
+		for (size_t i = 0; f && i < n_names; i++) {
 			unsigned char addr[16];
 			bool ip = inet_pton(AF_INET, names[i], addr) == 1 ||
 				  inet_pton(AF_INET6, names[i], addr) == 1;
 
-			fe_buf_addf(&b, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS", names[i]);
+			fprintf(f, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS", names[i]);
 		}
-		san = fe_buf_steal(&b, NULL);
+		if (f) {
+			bool bad = ferror(f);
+
+			/* fclose() also finishes the text (or fails to). */
+			if (fclose(f) != 0 || bad) {
+				free(san);
+				san = NULL;
+			}
+		}
 		if (!san || add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
 		    add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
 		    add_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||

@@ -3,9 +3,9 @@
  * The route table. Most routes are one store operation: the request object
  * is built from the path parameters, the token's own pod or node (for pod
  * and node tokens), the declared query parameters and the members of the
- * JSON body, and the store's result is the answer. The store refuses
- * duplicate members, so a body can never override a member the server put
- * there (a pod token's "pod"): the attempt is a 400.
+ * JSON body (jansson), and the store's result is the answer. A body that
+ * names a member the server puts there itself (a pod token's "pod") or
+ * gives a member twice is refused with 400, so it can never override one.
  */
 #include "server.h"
 
@@ -224,8 +224,7 @@ void routes_print(void)
 struct qctx {
 	struct request *r;
 	const struct qparam *allowed;
-	struct fe_buf *b;
-	bool *first;
+	json_t *req; /* members are added here; NULL: only checked */
 	char error[160];
 	const struct qparam *seen[16];
 	size_t n_seen;
@@ -242,15 +241,6 @@ static bool showable(const char *s)
 		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
 			return false;
 	return true;
-}
-
-static void member(struct fe_buf *b, bool *first, const char *name)
-{
-	if (!*first)
-		fe_buf_add(b, ",");
-	*first = false;
-	fe_buf_json_string(b, name, strlen(name));
-	fe_buf_add(b, ":");
 }
 
 /* Members the server fills in from the path, the token or the query. */
@@ -275,7 +265,9 @@ static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *
 {
 	struct qctx *q = cls;
 	const struct qparam *p;
+	json_t *v = NULL;
 
+	(void)kind;
 	for (p = q->allowed; p->name; p++)
 		if (strcmp(p->name, key) == 0)
 			break;
@@ -302,18 +294,17 @@ static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *
 	switch (p->type) {
 	case Q_INT: {
 		char *end;
-		long long v;
+		long long n;
 
 		errno = 0;
-		v = strtoll(value, &end, 10);
+		n = strtoll(value, &end, 10);
 		if (errno || end == value || *end ||
 		    (value[0] != '-' && !(value[0] >= '0' && value[0] <= '9'))) {
 			snprintf(q->error, sizeof(q->error),
 				 "query parameter \"%s\": expected an integer", key);
 			return MHD_NO;
 		}
-		member(q->b, q->first, key);
-		fe_buf_addf(q->b, "%lld", v);
+		v = json_integer(n);
 		break;
 	}
 	case Q_BOOL:
@@ -323,23 +314,35 @@ static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *
 				 "query parameter \"%s\": expected true or false", key);
 			return MHD_NO;
 		}
-		member(q->b, q->first, key);
-		fe_buf_add(q->b,
-			   (!strcmp(value, "true") || !strcmp(value, "1")) ? "true" : "false");
+		v = json_boolean(!strcmp(value, "true") || !strcmp(value, "1"));
 		break;
 	case Q_STR:
-		member(q->b, q->first, key);
-		fe_buf_json_string(q->b, value, strlen(value));
+		/* NULL for text that is not UTF-8 (%ff in the URL). */
+		v = json_string(value);
+		if (!v) {
+			snprintf(q->error, sizeof(q->error),
+				 "query parameter \"%s\": not valid UTF-8", key);
+			return MHD_NO;
+		}
 		break;
+	}
+	if (!q->req) {
+		json_decref(v);
+		return MHD_YES;
+	}
+	if (json_object_set_new(q->req, key, v) < 0) {
+		snprintf(q->error, sizeof(q->error), "out of memory");
+		return MHD_NO;
 	}
 	return MHD_YES;
 }
 
-/* Collect the declared query parameters as members; 0 or -1 with a message. */
-static int add_query(struct request *r, const struct qparam *allowed, struct fe_buf *b, bool *first,
-		     char *err, size_t err_size)
+/* Check the declared query parameters and add them to req (when not NULL):
+ * 0, or -1 with a message. */
+static int add_query(struct request *r, const struct qparam *allowed, json_t *req, char *err,
+		     size_t err_size)
 {
-	struct qctx q = {r, allowed, b, first, "", {NULL}, 0};
+	struct qctx q = {r, allowed, req, "", {NULL}, 0};
 
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_cb, &q);
 	if (q.error[0]) {
@@ -349,143 +352,151 @@ static int add_query(struct request *r, const struct qparam *allowed, struct fe_
 	return 0;
 }
 
-/* Check the body before the store sees it, for messages in the client's
- * terms: a byte offset into what it sent, the member it repeated. Returns
- * 0, or -1 with err set. *empty tells whether there is no body at all. */
-static int check_body(struct request *r, char *err, size_t err_size, bool *empty)
+/* Parse the body here rather than leave it to the store, for messages in
+ * the client's terms: where its JSON is wrong, which member it may not
+ * give. *out is NULL when there is no body. 0, or -1 with err set. */
+static int parse_body(struct request *r, json_t **out, char *err, size_t err_size)
 {
-	const char *body = r->body.p ? r->body.p : "";
-	size_t len = r->body.len, off = 0;
-	const char *what = NULL;
-	struct fe_json *v;
-	int rc = -1;
+	const char *body = r->body ? r->body : "", *k;
+	size_t len = r->body_len;
+	bool empty = true;
+	json_error_t je;
+	json_t *v, *m;
 
-	*empty = true;
-	for (size_t i = 0; i < len; i++)
+	*out = NULL;
+	for (size_t i = 0; i < len && empty; i++)
 		if (!(body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
-			*empty = false;
-	if (*empty)
+			empty = false;
+	if (empty)
 		return 0;
 	if (memchr(body, '\0', len)) {
 		snprintf(err, err_size, "request body contains a NUL byte");
 		return -1;
 	}
-	v = fe_json_parse_ex(body, len, &off, &what);
+	/* A member given twice has no clear meaning: refused, not "last wins". */
+	v = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!v) {
-		snprintf(err, err_size, "request body: invalid JSON at byte %zu: %s", off, what);
+		/* jansson quotes the input near the error: keep control
+		 * characters out of the message (and so out of terminals). */
+		for (char *c = je.text; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+		/* Its text for \u0000 names a flag of its API, not the rule. */
+		if (strstr(je.text, "JSON_ALLOW_NUL"))
+			snprintf(je.text, sizeof(je.text),
+				 "\\u0000 (NUL) is not allowed in a string");
+		snprintf(err, err_size, "request body: invalid JSON at line %d, column %d: %.120s",
+			 je.line, je.column, je.text);
 		return -1;
 	}
-	if (v->type != FE_JSON_OBJECT) {
+	if (!json_is_object(v)) {
+		json_decref(v);
 		snprintf(err, err_size, "request body must be a JSON object");
-		goto out;
+		return -1;
 	}
-	for (size_t i = 0; i < v->n; i++) {
-		const char *k = v->keys[i];
-		bool taken = rt_member_taken(r, k);
-
-		for (size_t j = 0; j < i && !taken; j++) {
-			if (strcmp(v->keys[j], k) == 0) {
-				if (showable(k))
-					snprintf(err, err_size,
-						 "request body: member \"%s\" appears twice", k);
-				else
-					snprintf(err, err_size,
-						 "request body: a member appears twice");
-				goto out;
-			}
-		}
-		if (taken) {
-			snprintf(
-			    err, err_size,
-			    "request body: \"%s\" comes from the URL or the token and must not "
-			    "be given",
-			    k);
-			goto out;
+	json_object_foreach(v, k, m) {
+		if (rt_member_taken(r, k)) {
+			snprintf(err, err_size,
+				 "request body: \"%s\" comes from the URL or the token and must "
+				 "not be given",
+				 k);
+			json_decref(v);
+			return -1;
 		}
 	}
-	rc = 0;
-out:
-	fe_json_free(v);
-	return rc;
+	*out = v;
+	return 0;
 }
 
-/* Build {path params, self, query, body members}: the body is passed on as
- * the client wrote it (the store parses it again, strictly). */
-static int build_request(struct request *r, struct fe_buf *b, char *err, size_t err_size)
+static int set_text(json_t *req, const char *name, const char *value, char *err, size_t err_size)
 {
-	const struct route *rt = r->route;
-	const char *body = r->body.p;
-	bool first = true, empty;
+	/* NULL for text that is not UTF-8 (%ff in the URL). */
+	json_t *v = json_string(value);
 
-	if (check_body(r, err, err_size, &empty) < 0)
+	if (!v) {
+		snprintf(err, err_size, "%s: not valid UTF-8", name);
 		return -1;
-	fe_buf_add(b, "{");
-	for (size_t k = 0; k < r->n_params; k++) {
-		member(b, &first, r->param_name[k]);
-		fe_buf_json_string(b, r->param_value[k], strlen(r->param_value[k]));
 	}
-	if (rt->self_member) {
-		member(b, &first, rt->self_member);
-		fe_buf_json_string(b, r->subject, strlen(r->subject));
-	}
-	if (add_query(r, rt->query, b, &first, err, err_size) < 0)
-		return -1;
-	if (empty) {
-		fe_buf_add(b, "}");
-	} else {
-		const char *open = memchr(body, '{', r->body.len);
-		size_t rest = r->body.len - (size_t)(open + 1 - body);
-		size_t j = 0;
-
-		while (j < rest && strchr(" \t\r\n", open[1 + j]))
-			j++;
-		if (!first && open[1 + j] != '}')
-			fe_buf_add(b, ",");
-		fe_buf_addn(b, open + 1, rest);
-	}
-	if (b->failed) {
+	if (json_object_set_new(req, name, v) < 0) {
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
+/* The store's request, {path parameters, the token's own pod or node, query
+ * parameters, body members}, as compact JSON text in *out: the caller frees
+ * it with fe_secret_free() (bodies may hold preshared keys). 0, or -1 with
+ * err set. */
+static int build_request(struct request *r, char **out, char *err, size_t err_size)
+{
+	const struct route *rt = r->route;
+	json_t *req, *body = NULL, *v;
+	const char *k;
+	int rc = -1;
+
+	if (parse_body(r, &body, err, err_size) < 0)
+		return -1;
+	req = json_object();
+	if (!req) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_params; i++)
+		if (set_text(req, r->param_name[i], r->param_value[i], err, err_size) < 0)
+			goto out;
+	if (rt->self_member && set_text(req, rt->self_member, r->subject, err, err_size) < 0)
+		goto out;
+	if (add_query(r, rt->query, req, err, err_size) < 0)
+		goto out;
+	/* None of the body's members is one of those (parse_body). */
+	json_object_foreach(body, k, v) {
+		if (json_object_set(req, k, v) < 0) {
+			snprintf(err, err_size, "out of memory");
+			goto out;
+		}
+	}
+	*out = json_dumps(req, JSON_COMPACT);
+	if (!*out) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(req);
+	json_decref(body);
+	return rc;
+}
+
+/* Answer with a store's result, which is freed here (wiped: registrations
+ * and token issues hold a secret). */
 static int answer_owned(struct request *r, int status, char *out)
 {
 	size_t len = strlen(out);
-	struct fe_buf b;
-	int ret;
+	char *text = malloc(len + 2);
 
-	fe_buf_init(&b);
-	fe_buf_addn(&b, out, len);
-	fe_buf_add(&b, "\n");
-	/* Results of registrations and token issues hold a secret. */
+	if (text) {
+		memcpy(text, out, len);
+		memcpy(text + len, "\n", 2);
+	}
 	explicit_bzero(out, len);
 	mr_free(out);
-	if (b.failed) {
-		fe_buf_free(&b);
+	if (!text)
 		return http_respond_error(r, 500, mr_error_name(MR_ENOMEM), mr_strerror(MR_ENOMEM));
-	}
-	ret = http_respond(r, status, b.p, b.len);
-	fe_buf_wipe_free(&b);
-	return ret;
+	return http_respond_owned(r, status, text, len + 1);
 }
 
 static int call_store(struct request *r, store_op op)
 {
 	struct server *srv = r->srv;
-	struct fe_buf req;
-	char err[192], *out = NULL;
+	char err[192], *req = NULL, *out = NULL;
 	int rc;
 
-	fe_buf_init(&req);
-	if (build_request(r, &req, err, sizeof(err)) < 0) {
-		fe_buf_wipe_free(&req);
+	if (build_request(r, &req, err, sizeof(err)) < 0)
 		return http_respond_error(r, 400, mr_error_name(MR_EINVAL), err);
-	}
 	mr_store_set_actor(srv->store, r->token_id[0] ? r->token_id : NULL);
-	rc = op(srv->store, req.p, &out);
-	fe_buf_wipe_free(&req);
+	rc = op(srv->store, req, &out);
+	fe_secret_free(req);
 	if (rc < 0) {
 		int ret = http_respond_mr(r, rc);
 
@@ -511,20 +522,14 @@ int routes_dispatch(struct request *r)
  * neither: true when an answer was given (*ret is MHD's result). */
 static bool refuse_extras(struct request *r, int *ret)
 {
-	struct fe_buf b;
-	bool first = true;
 	char err[192];
-	int rc;
 
-	if (r->body.len) {
+	if (r->body_len) {
 		*ret = http_respond_error(r, 400, mr_error_name(MR_EINVAL),
 					  "this route takes no request body");
 		return true;
 	}
-	fe_buf_init(&b);
-	rc = add_query(r, r->route->query, &b, &first, err, sizeof(err));
-	fe_buf_free(&b);
-	if (rc < 0) {
+	if (add_query(r, r->route->query, NULL, err, sizeof(err)) < 0) {
 		*ret = http_respond_error(r, 400, mr_error_name(MR_EINVAL), err);
 		return true;
 	}
@@ -534,7 +539,6 @@ static bool refuse_extras(struct request *r, int *ret)
 static int h_healthz(struct request *r)
 {
 	int64_t next;
-	char body[160];
 	int rc, ret;
 
 	if (refuse_extras(r, &ret))
@@ -543,25 +547,34 @@ static int h_healthz(struct request *r)
 	rc = mr_store_next_expiry(r->srv->store, &next);
 	if (rc < 0)
 		return http_respond_mr(r, rc == MR_ETIMEOUT ? rc : MR_EDB);
-	snprintf(body, sizeof(body), "{\"status\":\"ok\",\"version\":\"%s\",\"tls\":%s}\n",
-		 mr_version(), r->srv->tls ? "true" : "false");
-	return http_respond(r, 200, body, strlen(body));
+	return http_respond_json(r, 200,
+				 json_pack("{s:s, s:s, s:b}", "status", "ok", "version",
+					   mr_version(), "tls", (int)r->srv->tls));
 }
 
 static int h_metrics(struct request *r)
 {
-	struct fe_buf b;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
 	int ret;
 
 	if (refuse_extras(r, &ret))
 		return ret;
-	fe_buf_init(&b);
-	if (metrics_render(r->srv, &b) < 0 || b.failed) {
-		fe_buf_free(&b);
+	f = open_memstream(&text, &len);
+	if (!f)
+		return http_respond_mr(r, MR_ENOMEM);
+	if (metrics_render(r->srv, f) < 0 || ferror(f)) {
+		fclose(f);
+		free(text);
 		return http_respond_mr(r, MR_EDB);
 	}
-	ret = http_respond_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
-	fe_buf_free(&b);
+	if (fclose(f) != 0) {
+		free(text);
+		return http_respond_mr(r, MR_ENOMEM);
+	}
+	ret = http_respond_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
 	return ret;
 }
 
@@ -682,24 +695,21 @@ int routes_longpoll_finish(struct request *r)
 static int h_report(struct request *r)
 {
 	struct server *srv = r->srv;
-	struct fe_buf b;
-	bool first = true;
 	char err[192], *out = NULL;
 	int rc;
 
-	fe_buf_init(&b);
-	rc = add_query(r, r->route->query, &b, &first, err, sizeof(err));
-	fe_buf_free(&b);
-	if (rc < 0)
+	if (add_query(r, r->route->query, NULL, err, sizeof(err)) < 0)
 		return http_respond_error(r, 400, mr_error_name(MR_EINVAL), err);
-	if (!r->body.len)
+	if (!r->body_len)
 		return http_respond_error(r, 400, mr_error_name(MR_EINVAL),
 					  "a report (JSON object) is required");
-	if (memchr(r->body.p, '\0', r->body.len))
+	if (memchr(r->body, '\0', r->body_len))
 		return http_respond_error(r, 400, mr_error_name(MR_EINVAL),
 					  "request body contains a NUL byte");
+	/* Passed on as sent: the store is the one reader of a report's shape
+	 * and answers with the member at fault. */
 	mr_store_set_actor(srv->store, r->token_id);
-	rc = mr_store_node_report(srv->store, r->subject, r->body.p, &out);
+	rc = mr_store_node_report(srv->store, r->subject, r->body, &out);
 	if (rc < 0) {
 		int ret = http_respond_mr(r, rc);
 

@@ -3,7 +3,8 @@
  * myrelay-server: the HTTPS API in front of the store. Requests run in
  * libmicrohttpd's polling thread (one store handle); long polls are
  * suspended connections, not threads; a timer thread (its own store handle)
- * ticks the store and ends long polls (http.c).
+ * ticks the store, ends long polls (http.c) and makes scheduled backups
+ * (backup.c).
  */
 #ifndef MYRELAY_SERVER_H
 #define MYRELAY_SERVER_H
@@ -11,12 +12,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+
 #include <myrelay/store.h>
 
-#include "../common/json.h"
+#include "../common/secret.h"
 
 #define SERVER_MAX_BODY (1024 * 1024)
 #define SERVER_DEFAULT_PORT 8443
@@ -28,6 +32,8 @@
 #define FILE_CERT "server.crt"
 #define FILE_KEY "server.key"
 #define FILE_BACKUP_KEY "backup.key"
+#define FILE_LOCK "server.lock"
+#define DIR_BACKUPS "backups"
 
 struct server_config {
 	char *data_dir;
@@ -47,6 +53,14 @@ struct server_config {
 	unsigned shutdown_timeout;
 	bool metrics_public;
 	bool quiet;
+	/* backups (run: scheduled; backup and restore: by hand) */
+	char *backup_dir;
+	char *backup_key;
+	unsigned backup_interval; /* seconds; 0: no scheduled backups */
+	unsigned backup_keep;
+	char *out;
+	char *from;
+	bool force;
 	/* init and cert */
 	char **names;
 	size_t n_names;
@@ -94,6 +108,10 @@ struct server {
 	bool dirty; /* a write happened: recompute the next tick */
 	bool stop_timer;
 	uint64_t ticks;
+	/* Scheduled backups (timer thread). */
+	uint64_t backups_ok;
+	uint64_t backups_failed;
+	int64_t backup_last_ok; /* unix time of the last success, 0: none yet */
 	/* Read from other threads: atomics. */
 	bool shutting_down;
 	unsigned inflight;
@@ -112,7 +130,9 @@ struct request {
 	char param_name[2][16];
 	char *param_value[2];
 	size_t n_params;
-	struct fe_buf body;
+	char *body; /* NUL-terminated; wiped when freed */
+	size_t body_len;
+	size_t body_cap;
 	bool too_big;
 	size_t discarded;
 	bool answered;
@@ -179,7 +199,10 @@ int routes_longpoll_finish(struct request *r);
 
 /* http.c */
 int server_run(struct server *srv);
-int http_respond(struct request *r, int status, const char *body, size_t len);
+/* body (from malloc) is handed over: wiped and freed once sent. */
+int http_respond_owned(struct request *r, int status, char *body, size_t len);
+/* Answer v as JSON (the reference is taken; NULL: no memory). */
+int http_respond_json(struct request *r, int status, json_t *v);
 int http_respond_error(struct request *r, int status, const char *error, const char *message);
 int http_respond_text(struct request *r, int status, const char *type, const char *body,
 		      size_t len);
@@ -206,7 +229,7 @@ int metrics_init(struct metrics *m);
 void metrics_free(struct metrics *m);
 void metrics_record(struct metrics *m, int route_index, int status, int64_t elapsed_us,
 		    bool longpoll);
-int metrics_render(struct server *srv, struct fe_buf *out);
+int metrics_render(struct server *srv, FILE *out);
 
 /* pki.c */
 int pki_init(const char *dir, char *const *names, size_t n_names, unsigned ca_days,
@@ -215,6 +238,20 @@ int pki_reissue(const char *dir, char *const *names, size_t n_names, unsigned ce
 /* Days until the certificate in the file expires (negative: expired); -1000000 on error. */
 long pki_days_left(const char *cert_path);
 int write_secret_file(const char *path, const void *data, size_t len, int mode);
+
+/* backup.c */
+/* Write one backup of store s into dir (created 0700 if missing), named
+ * myrelay-YYYYmmdd-HHMMSS.bak (UTC); the path made in *out (caller frees).
+ * 0, or -1 after logging why. */
+int backup_into_dir(mr_store *s, const char *dir, const char *key_path, char **out);
+/* Delete all but the newest keep backups (myrelay-*.bak) in dir; returns
+ * how many were deleted, or -1 after logging why. */
+int backup_prune(const char *dir, unsigned keep);
+/* Unix time of the newest backup in dir, 0 when there is none. */
+int64_t backup_newest(const char *dir);
+/* A scheduled backup (timer thread, srv->lock not held): written, pruned,
+ * counted for /metrics; returns when the next one is due (now_ms() time). */
+int64_t backup_scheduled(struct server *srv);
 
 /* main.c */
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
