@@ -150,7 +150,9 @@ MR_API size_t mr_pod_spec_peer_count(const mr_pod_spec *spec);
  * set MTU, addresses (as a set) and up; install or replace the firewall
  * rules (mr_fw_apply_pod()). Each step changes only what differs, so
  * applying the same spec twice changes nothing the second time, and an
- * interrupted apply is completed by the next one.
+ * interrupted apply is completed by the next one. When the apply of a pod
+ * whose interface did not exist fails after creating it, the interface (and
+ * its wireguard-go) is removed again: a refused pod leaves nothing behind.
  *
  * @param ctx the context (backend, sockets, log).
  * @param spec the desired pod.

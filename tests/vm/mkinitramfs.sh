@@ -41,7 +41,7 @@ export LC_ALL=C
 # What the library's kernel paths need: WireGuard, nftables with NAT,
 # conntrack, reject and fib expressions, veth for namespace plumbing.
 DEFAULT_MODULES="wireguard nf_tables nft_ct nft_nat nft_masq nft_chain_nat nft_reject_inet
-	nft_fib_inet nf_conntrack nf_nat veth"
+	nft_fib_inet nft_objref nf_conntrack nf_nat veth"
 
 me=mkinitramfs
 die() { echo "$me: error: $*" >&2; exit 1; }
