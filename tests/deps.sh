@@ -13,6 +13,7 @@ PACKAGES="
 	libsqlite3-dev sqlite3 libjansson-dev
 	libmnl-dev libnftnl-dev
 	libmicrohttpd-dev curl libcurl4-openssl-dev libqrencode-dev qrencode zbar-tools
+	libcap-ng-dev
 	python3
 	wireguard-tools wireguard-go iproute2 nftables procps iputils-ping
 	valgrind

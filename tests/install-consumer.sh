@@ -12,7 +12,7 @@ pcdir=$(find "$tmp/root" -name libmyrelay.pc -printf '%h\n' | head -n1)
 [ -n "$pcdir" ] || { echo "FAIL: libmyrelay.pc not installed"; exit 1; }
 so=$(find "$tmp/root" -name 'libmyrelay.so.0' | head -n1)
 [ -n "$so" ] || { echo "FAIL: libmyrelay.so.0 not installed"; exit 1; }
-for h in myrelay.h error.h key.h cidr.h token.h conf.h name.h ctx.h store.h link.h wg.h fw.h api.h pod.h version.h; do
+for h in myrelay.h error.h key.h cidr.h token.h conf.h name.h ctx.h store.h link.h wg.h fw.h api.h pod.h state.h version.h; do
 	find "$tmp/root" -path "*/include/myrelay/$h" | grep -q . ||
 		{ echo "FAIL: header myrelay/$h not installed"; exit 1; }
 done

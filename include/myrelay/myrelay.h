@@ -21,5 +21,6 @@
 #include <myrelay/link.h>
 #include <myrelay/api.h>
 #include <myrelay/pod.h>
+#include <myrelay/state.h>
 
 #endif

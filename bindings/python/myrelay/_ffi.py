@@ -161,6 +161,22 @@ MrStoreClock = ctypes.CFUNCTYPE(ctypes.c_int64, POINTER(MrUserdata))
 
 
 # state
+class MrState(Structure):
+    """struct mr_state: an opaque parsed desired state (handle only)."""
+
+
+class MrStatePod(Structure):
+    """struct mr_state_pod: a pod, borrowed from its state (handle only)."""
+
+
+class MrStatePeer(Structure):
+    """struct mr_state_peer: a peer, borrowed from its state (handle only)."""
+
+
+class MrStateReport(Structure):
+    """struct mr_state_report: an opaque report being built (handle only)."""
+
+
 # ---------------------------------------------------------------------------
 # The prototype table
 # ---------------------------------------------------------------------------
@@ -446,6 +462,43 @@ PROTOTYPES = {
     "mr_api_free_body": (None, [POINTER(c_char)], None),
 
     # state
+    "mr_state_parse": (c_int, [POINTER(POINTER(MrState)), POINTER(c_char), c_size_t, c_uint32],
+                       check),
+    "mr_state_free": (None, [POINTER(MrState)], None),
+    "mr_state_get_generation": (ctypes.c_int64, [POINTER(MrState)], None),
+    "mr_state_pod_count": (c_size_t, [POINTER(MrState)], None),
+    "mr_state_pod_at": (POINTER(MrStatePod), [POINTER(MrState), c_size_t], None),
+    "mr_state_find_pod": (POINTER(MrStatePod), [POINTER(MrState), c_char_p], None),
+    "mr_state_pod_get_id": (c_char_p, [POINTER(MrStatePod)], None),
+    "mr_state_pod_get_interface": (c_char_p, [POINTER(MrStatePod)], None),
+    "mr_state_pod_get_listen_port": (c_uint32, [POINTER(MrStatePod)], None),
+    "mr_state_pod_address_count": (c_size_t, [POINTER(MrStatePod)], None),
+    "mr_state_pod_get_address": (c_int, [POINTER(MrStatePod), c_size_t, POINTER(MrPrefix)],
+                                 check),
+    "mr_state_pod_peer_count": (c_size_t, [POINTER(MrStatePod)], None),
+    "mr_state_pod_peer_at": (POINTER(MrStatePeer), [POINTER(MrStatePod), c_size_t], None),
+    "mr_state_peer_get_public_key": (c_int, [POINTER(MrStatePeer), POINTER(MrKey)], check),
+    "mr_state_peer_has_preshared_key": (c_bool, [POINTER(MrStatePeer)], None),
+    "mr_state_peer_get_preshared_key": (c_int, [POINTER(MrStatePeer), POINTER(MrKey)], check),
+    "mr_state_peer_get_enabled": (c_bool, [POINTER(MrStatePeer)], None),
+    "mr_state_peer_allowed_ip_count": (c_size_t, [POINTER(MrStatePeer)], None),
+    "mr_state_peer_get_allowed_ip": (c_int, [POINTER(MrStatePeer), c_size_t, POINTER(MrPrefix)],
+                                     check),
+    "mr_state_pod_equal": (c_bool, [POINTER(MrStatePod), POINTER(MrStatePod)], None),
+    "mr_state_pod_spec": (c_int, [POINTER(MrStatePod), POINTER(MrKey),
+                                  POINTER(POINTER(MrPodSpec))], check),
+    "mr_state_format": (c_int, [POINTER(MrState), POINTER(c_void_p)], check),
+    "mr_state_free_text": (None, [POINTER(c_char)], None),
+    "mr_state_report_new": (c_int, [POINTER(POINTER(MrStateReport)), ctypes.c_int64], check),
+    "mr_state_report_free": (None, [POINTER(MrStateReport)], None),
+    "mr_state_report_add_pod": (c_int, [POINTER(MrStateReport), c_char_p, POINTER(MrKey),
+                                        c_char_p], check),
+    "mr_state_report_add_peer": (c_int, [POINTER(MrStateReport), POINTER(MrKey), c_uint64,
+                                         c_uint64, ctypes.c_int64], check),
+    "mr_state_report_add_device": (c_int, [POINTER(MrStateReport), POINTER(MrWgDevice)], check),
+    "mr_state_report_pod_count": (c_size_t, [POINTER(MrStateReport)], None),
+    "mr_state_report_encode": (c_int, [POINTER(MrStateReport), c_size_t,
+                                       POINTER(POINTER(c_char_p)), POINTER(c_size_t)], check),
 }
 
 
