@@ -8,14 +8,14 @@
 from . import errors
 from ._ffi import lib as _lib
 from .errors import MyRelayError
-from . import key, cidr, token, conf, name, ctx, store
+from . import key, cidr, token, conf, name, ctx, link, wg, fw, pod, store, state, api
 from .key import Key
 from .cidr import Prefix
 from .conf import Config
 
 __all__ = ["errors", "MyRelayError", "version", "version_number", "strerror",
-           "error_name", "key", "cidr", "token", "conf", "name", "ctx", "store",
-           "Key", "Prefix", "Config"]
+           "error_name", "key", "cidr", "token", "conf", "name", "ctx", "link", "wg",
+           "fw", "pod", "store", "state", "api", "Key", "Prefix", "Config"]
 
 
 def version():
