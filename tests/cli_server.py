@@ -341,7 +341,10 @@ class TestCli(CliCase):
 
     def test_10_qr(self):
         cwd = self.home("cust-cwd")
-        p = self.run_cli("peer", "add", "phone", "--qr", "--out", "phone.conf", home="cust")
+        phone = os.path.join(cwd, "phone.conf")
+        p = self.run_cli("peer", "add", "phone", "--qr", "--out", phone, home="cust")
+        # an absolute path goes to wg-quick as it is (was "./" + path)
+        self.assertIn("`wg-quick up %s`" % phone, p.stdout)
         with open(os.path.join(cwd, "phone.conf")) as f:
             text = f.read()
         blocks = "\u2588\u2580\u2584 "

@@ -558,9 +558,11 @@ static int peer_add(int argc, char **argv)
 		goto out;
 	rc = emit(out, text, qr && !cli.json);
 	if (!rc && !cli.json && strcmp(out, "-") != 0)
-		printf("Wrote %s (mode 0600). Bring it up with `wg-quick up ./%s` or import it "
+		/* wg-quick takes a bare word as an interface name: a relative
+		 * file needs "./" in front, an absolute one must be left alone. */
+		printf("Wrote %s (mode 0600). Bring it up with `wg-quick up %s%s` or import it "
 		       "into a WireGuard app%s.\n",
-		       out, out, qr ? " (QR code above)" : "");
+		       out, out[0] == '/' ? "" : "./", out, qr ? " (QR code above)" : "");
 out:
 	mr_key_wipe(&priv);
 	mr_key_wipe(&pre);
