@@ -184,6 +184,16 @@ fill_db() {
 fv() { awk -F'\t' -v k="$2" '$1 == k { print $2 }' "$tmp/$1.fill"; }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# the commit measured (read now: the tree may change during the run)
+if [ -n "${BENCH_COMMIT:-}" ]; then
+	commit=$BENCH_COMMIT
+elif commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null); then
+	changed=$(git -C "$top" diff --name-only HEAD -- . ':(exclude)docs/PERFORMANCE.md' 2>/dev/null |
+		head -n 4 | tr '\n' ' ' | sed 's/ $//')
+	[ -z "$changed" ] || commit="$commit with uncommitted changes to: $changed"
+else
+	commit=unknown
+fi
 echo "bench/api: generating 100,000 public keys for the request bodies"
 "$fill" keys 100000 >"$tmp/keys"
 
@@ -261,7 +271,7 @@ if [ "${PROFILE:-1}" = 1 ] && command -v perf >/dev/null &&
 			awk '{ for (i = 2; i < NF; i++) if ($i == "[.]" || $i == "[k]") { sub(/%/, "", $1); print $(i + 1) "\t" $1; break } }' >"$tmp/prof.sym"
 		pd() { awk -F'\t' -v k="$1" '$1 ~ k { s += $2 } END { printf "%.0f", s }' "$tmp/prof.dso"; }
 		ps_() { awk -F'\t' -v k="$1" '$1 == k { print $2; exit }' "$tmp/prof.sym" | awk '{ printf "%.0f", $1 }'; }
-		profile="Share of the server's CPU samples on the GET (perf, $(wc -l <"$tmp/prof.dso") objects): by object, jansson $(pd jansson)%, libc $(pd 'libc[.]so')%, kernel $(pd kernel)%, SQLite $(pd sqlite)%, libmyrelay $(pd libmyrelay)%, libmicrohttpd $(pd microhttpd)%, the server itself $(pd myrelay-server)%; by function (with callees), \`mr_store_peer_list\` $(ps_ mr_store_peer_list)% (of which jansson's \`json_dumpb\` $(ps_ json_dumpb)%, called twice per result to size and fill the buffer, and \`json_pack\` $(ps_ json_pack)%), \`mr_store_token_verify\` $(ps_ mr_store_token_verify)%."
+		profile="Share of the server's CPU samples on the GET (perf, $(wc -l <"$tmp/prof.dso") objects): by object, jansson $(pd jansson)%, libc $(pd 'libc[.]so')%, kernel $(pd kernel)%, SQLite $(pd sqlite)%, libmyrelay $(pd libmyrelay)%, libmicrohttpd $(pd microhttpd)%, the server itself $(pd myrelay-server)%; by function with callees (call chains unwound from DWARF, some cut short: lower bounds), \`mr_store_peer_list\` $(ps_ mr_store_peer_list)%, jansson's \`json_dumpb\` $(ps_ json_dumpb)% (called twice per result: to size the buffer, then to fill it), \`json_pack\` $(ps_ json_pack)%, \`mr_store_token_verify\` $(ps_ mr_store_token_verify)%."
 	fi
 fi
 stop "$tls_pid"
@@ -387,7 +397,7 @@ table3=$(cat <<EOT
 | $(thou "$peers_big") peers | $(mb "$rss_big") / $(mb "$hwm_big") | $bkb_secs | $(mb $((bkb_size / 1024))) | $(mb "$bkb_rss") / $(mb "$bkb_hwm") |
 EOT
 )
-fill_line="$(fv big fill_peers) peers in $(fv big fill_pods) pods filled in $(fv big fill_seconds) s ($(fv big fill_per_s) adds/s; first tenth $(fv big fill_first_tenth_per_s)/s, last tenth $(fv big fill_last_tenth_per_s)/s), copied to disk in $(fv big copy_seconds) s"
+fill_line="$(thou "$(fv big fill_peers)") peers in $(thou "$(fv big fill_pods)") pods filled in $(fv big fill_seconds) s ($(fv big fill_per_s) adds/s; first tenth $(fv big fill_first_tenth_per_s)/s, last tenth $(fv big fill_last_tenth_per_s)/s), copied to disk in $(fv big copy_seconds) s"
 pos_line="$(fv big fill_add_us_pod_first_tenth) µs per add into a pod's first tenth of addresses, $(fv big fill_add_us_pod_last_tenth) µs into its last tenth"
 
 echo
@@ -427,14 +437,6 @@ flat() { if ge 1.25 "$1"; then echo "flat ($1x)"; else echo "**grows** ($1x)"; f
 add_verdict="With $(thou "$peers_big") peers instead of $(thou "$peers_small"), the median add is $(flat "$r50"), p90 $(flat "$r90"), p99 $(flat "$r99") (\"flat\": at most 1.25x; the disk's own latency moves more than that between runs, see the reference row)."
 echo "$get_verdict" | tr -d '*'
 echo "$add_verdict" | tr -d '*'
-if [ -n "${BENCH_COMMIT:-}" ]; then
-	commit=$BENCH_COMMIT
-elif commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null); then
-	changed=$(git -C "$top" diff --name-only HEAD -- 2>/dev/null | head -n 4 | tr '\n' ' ')
-	[ -z "$changed" ] || commit="$commit with uncommitted changes to: $changed"
-else
-	commit=unknown
-fi
 report="$top/docs/PERFORMANCE.md"
 section=$(cat <<EOT
 <!-- bench/api:begin -->
@@ -472,7 +474,7 @@ the start: $load_start; at the end: $load_end (other jobs share the machine).
   $per_pod peers per pod and then the next pod (pods are never reused, so
   pods are on average half full); each add is one SQLite write transaction
   with \`synchronous=FULL\`, i.e. an fsync of the WAL on the disk above.
-  The database starts with $small peers. Every 201 was checked against the
+  The database starts with $(thou "$small") peers. Every 201 was checked against the
   rows in the database afterwards (TLS: $ok_tls answers, $inserted_tls rows;
   plain: $ok_plain answers, $inserted_plain rows).
 
@@ -487,8 +489,8 @@ the same period.
 
 ### Peer-add latency against the database size
 
-Two servers (TLS), one on a database of $small peers and one on
-$big peers, measured alternately (small, big, big, small, ...) with one
+Two servers (TLS), one on a database of $(thou "$small") peers and one on
+$(thou "$big") peers, measured alternately (small, big, big, small, ...) with one
 connection (one request at a time), medians of $lat_runs runs of $lat_dur s
 each: \`POST /v1/pod/peers\` as above; after each pair of runs, 2 s of the
 fsync reference (\`bench/api/fsync.py\`: the disk's write barrier, the floor
